@@ -1,0 +1,39 @@
+# The two commands: `just run` and `just test`. Both create and reuse .venv.
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+venv := ".venv"
+py := venv / "bin/python"
+stamp := venv / ".installed"
+
+# Run the main job on the example home in this repository.
+run *ARGS: _venv
+    {{venv}}/bin/runner --home . watch {{ARGS}}
+
+# ruff, mypy and the whole test suite.
+test *ARGS: _venv lint
+    {{py}} -m pytest {{ARGS}}
+
+lint: _venv
+    {{venv}}/bin/ruff check runner tests bench
+    {{venv}}/bin/ruff format --check runner tests bench
+    {{venv}}/bin/mypy
+
+# Format the code in place.
+fmt: _venv
+    {{venv}}/bin/ruff format runner tests bench
+    {{venv}}/bin/ruff check --fix runner tests bench
+
+# Benchmarks: scripts that print figures.
+bench: _venv
+    for f in bench/bench_*.py; do echo "== $f"; {{py}} "$f"; done
+
+# Create .venv once; reinstall only when pyproject.toml changes.
+_venv:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if [ ! -x {{py}} ]; then python3 -m venv {{venv}}; fi
+    if [ ! -f {{stamp}} ] || [ pyproject.toml -nt {{stamp}} ]; then
+        {{py}} -m pip install -q --upgrade pip >&2
+        {{py}} -m pip install -q -e '.[dev]' >&2
+        touch {{stamp}}
+    fi

@@ -1,0 +1,111 @@
+"""Brains: one small interface that the executor calls.
+
+The executor never imports `anthropic`: the Anthropic brain is loaded only when
+chosen, so commands like `list` stay fast and offline.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ..errors import UsageError
+from ..settings import BrainSettings
+
+
+@dataclass(frozen=True)
+class Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_input_tokens: int = 0
+    cache_creation_input_tokens: int = 0
+
+    def to_dict(self) -> dict[str, int]:
+        return {
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cache_read_input_tokens": self.cache_read_input_tokens,
+            "cache_creation_input_tokens": self.cache_creation_input_tokens,
+        }
+
+    @property
+    def context_tokens(self) -> int:
+        """The size of the conversation after this reply (input, cache and output)."""
+        return (
+            self.input_tokens
+            + self.cache_read_input_tokens
+            + self.cache_creation_input_tokens
+            + self.output_tokens
+        )
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> Usage:
+        data = data or {}
+        return cls(**{k: int(data.get(k) or 0) for k in cls().to_dict()})
+
+
+@dataclass(frozen=True)
+class PriorTurn:
+    """One earlier execution of the same series, as context."""
+
+    instructions: str
+    response: str | None
+    status: str
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class BrainRequest:
+    model: str
+    max_tokens: int
+    prompt: str  # the current instructions with the occurrence's facts
+    session_id: str
+    system: str | None = None
+    summary: str | None = None  # the log's summary header text
+    history: tuple[PriorTurn, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class BrainReply:
+    text: str
+    model: str
+    usage: Usage
+    stop_reason: str | None = "end_turn"
+
+
+TextSink = Callable[[str], None]
+
+
+class Brain(Protocol):
+    name: str
+
+    def complete(self, request: BrainRequest, on_text: TextSink | None = None) -> BrainReply:
+        """Answer `request`; stream text chunks to `on_text` as they arrive.
+
+        Raises BrainError on failure (retryable=False for auth and bad requests).
+        """
+        ...
+
+
+def choose_provider(settings: BrainSettings, environ: Mapping[str, str] | None = None) -> str:
+    env = os.environ if environ is None else environ
+    if settings.provider == "auto":
+        return "anthropic" if env.get("ANTHROPIC_API_KEY") else "offline"
+    return settings.provider
+
+
+def make_brain(settings: BrainSettings, environ: Mapping[str, str] | None = None) -> Brain:
+    provider = choose_provider(settings, environ)
+    if provider == "offline":
+        from .offline import OfflineBrain
+
+        return OfflineBrain()
+    if provider == "anthropic":
+        try:
+            from .anthropic_brain import AnthropicBrain
+        except ImportError as exc:
+            raise UsageError(f"the anthropic brain cannot be loaded: {exc}") from None
+        return AnthropicBrain(settings)
+    raise UsageError(f"unknown brain provider {provider!r}")

@@ -1,0 +1,48 @@
+"""The offline brain: no network, deterministic, and honest about being offline.
+
+It reports what it received, so a user can check the schedule and the context a
+real model would get before spending tokens. Token counts are an estimate: one
+token per four characters (rounded up), the rule of thumb for English text.
+"""
+
+from __future__ import annotations
+
+import math
+
+from . import BrainReply, BrainRequest, TextSink, Usage
+
+OFFLINE_MODEL = "offline"
+
+
+def estimate_tokens(text: str) -> int:
+    return math.ceil(len(text) / 4) if text else 0
+
+
+def request_text(request: BrainRequest) -> str:
+    parts = [request.system or "", request.summary or "", request.prompt]
+    for turn in request.history:
+        parts += [turn.instructions, turn.response or turn.error or ""]
+    return "\n".join(parts)
+
+
+class OfflineBrain:
+    name = "offline"
+
+    def complete(self, request: BrainRequest, on_text: TextSink | None = None) -> BrainReply:
+        first_line = next((ln.strip() for ln in request.prompt.splitlines() if ln.strip()), "")
+        completed = sum(1 for t in request.history if t.status == "completed")
+        text = (
+            "[offline brain] No model was called.\n"
+            f"Session: {request.session_id}\n"
+            f"Prior executions in context: {len(request.history)} ({completed} completed)\n"
+            f"Summary header: {'yes' if request.summary else 'no'}\n"
+            f"First line of instructions: {first_line}\n"
+        )
+        if on_text is not None:
+            for line in text.splitlines(keepends=True):
+                on_text(line)
+        usage = Usage(
+            input_tokens=estimate_tokens(request_text(request)),
+            output_tokens=estimate_tokens(text),
+        )
+        return BrainReply(text=text, model=OFFLINE_MODEL, usage=usage, stop_reason="end_turn")

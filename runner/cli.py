@@ -1,0 +1,85 @@
+"""The command line: a thin shell. Each command parses, calls one domain function and
+renders its result. Errors are the project's own types, mapped to exit codes here.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import __version__, render
+from .clock import SystemClock
+from .errors import RunnerError
+from .home import Home, resolve_home
+from .settings import Settings, load_settings
+
+
+class Context:
+    def __init__(self, home: Home, debug: bool) -> None:
+        self.home = home
+        self.debug = debug
+        self.clock = SystemClock()
+        self._settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(self.home.settings_file)
+        return self._settings
+
+
+class RunnerGroup(click.Group):
+    """Maps the project's errors to messages and exit codes; no tracebacks."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except RunnerError as exc:
+            if ctx.find_object(Context) and ctx.find_object(Context).debug:  # type: ignore[union-attr]
+                raise
+            render.notice(f"runner: {exc.message}")
+            sys.exit(exc.exit_code)
+
+
+class _StderrFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        prefix = "warning: " if record.levelno >= logging.WARNING else ""
+        return prefix + record.getMessage()
+
+
+def _setup_logging(debug: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_StderrFormatter())
+    root = logging.getLogger("runner")
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if debug else logging.INFO)
+    root.propagate = False
+
+
+@click.group(cls=RunnerGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--home",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The home folder (default: $RUNNER_HOME, else the current directory).",
+)
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@click.version_option(__version__, prog_name="runner")
+@click.pass_context
+def cli(ctx: click.Context, home: Path | None, debug: bool) -> None:
+    """A calendar-driven, local-first agent runner."""
+    _setup_logging(debug)
+    ctx.obj = Context(resolve_home(home), debug)
+
+
+pass_ctx = click.make_pass_decorator(Context)
+
+
+def main() -> None:
+    from . import commands
+
+    commands.register(cli)
+    cli(prog_name="runner")

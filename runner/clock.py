@@ -1,0 +1,67 @@
+"""Time, injected. The scheduler and executor take a Clock so tests advance it
+instead of sleeping; timestamps are formatted in one place so they sort as strings.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Protocol
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current wall-clock time, timezone-aware (UTC)."""
+        ...
+
+    def monotonic(self) -> float:
+        """Seconds on a clock that never jumps (it may stop during suspend)."""
+        ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+
+class FakeClock:
+    """A clock tests can set and advance; wall and monotonic move together unless
+    `jump` (wall only, like a clock change) or `suspend` (wall only, like sleep)."""
+
+    def __init__(self, start: datetime) -> None:
+        if start.tzinfo is None:
+            raise ValueError("FakeClock needs an aware datetime")
+        self._now = start.astimezone(UTC)
+        self._mono = 1000.0
+
+    def now(self) -> datetime:
+        return self._now
+
+    def monotonic(self) -> float:
+        return self._mono
+
+    def advance(self, seconds: float) -> None:
+        from datetime import timedelta
+
+        self._now += timedelta(seconds=seconds)
+        self._mono += seconds
+
+    def jump(self, seconds: float) -> None:
+        from datetime import timedelta
+
+        self._now += timedelta(seconds=seconds)
+
+
+def utc_iso(moment: datetime) -> str:
+    """RFC 3339 in UTC with microseconds: `2026-11-26T08:00:00.000812Z`."""
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime given where UTC was required")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_utc_iso(text: str) -> datetime:
+    """Inverse of utc_iso; accepts any RFC 3339 offset."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)

@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ..brain import choose_provider, make_brain
+from ..cli import Context, pass_ctx
+from ..executor import run_task
+from ..render import emit_json, notice
+
+
+@click.command("run")
+@click.argument("task_id", metavar="TASK")
+@click.option("--json", "as_json", is_flag=True, help="Print only the execution record.")
+@pass_ctx
+def command(ctx: Context, task_id: str, as_json: bool) -> None:
+    """Execute one task now, streaming the answer to stdout."""
+    settings = ctx.settings
+    brain = make_brain(settings.brain)
+    notice(f"brain: {choose_provider(settings.brain)}")
+
+    def stream(chunk: str) -> None:
+        sys.stdout.write(chunk)
+        sys.stdout.flush()
+
+    outcome = run_task(
+        ctx.home,
+        settings,
+        task_id,
+        brain,
+        ctx.clock,
+        on_text=None if as_json else stream,
+        on_wait=notice,
+    )
+    if as_json:
+        emit_json(outcome.record)
+    elif outcome.record.get("response") and not str(outcome.record["response"]).endswith("\n"):
+        sys.stdout.write("\n")
+    if not outcome.ok:
+        notice(f"runner: {task_id} failed: {outcome.record.get('error')}")
+        sys.exit(1)
+    notice(f"{task_id}: completed ({outcome.key})")

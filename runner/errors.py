@@ -1,0 +1,81 @@
+"""The project's own exceptions. Each carries the exit code the CLI maps it to.
+
+Exit codes (SPEC, "Command line"): 0 success; 1 the work failed; 2 bad usage or the
+command's own target cannot be loaded.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class RunnerError(Exception):
+    """Base class: a message for the user and an exit code; never a traceback."""
+
+    exit_code = 1
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UsageError(RunnerError):
+    """Bad usage: an unknown task, an invalid key, a bad option."""
+
+    exit_code = 2
+
+
+class FileError(RunnerError):
+    """A file that cannot be loaded, reported as `path:line: message`."""
+
+    exit_code = 2
+
+    def __init__(self, path: Path | str, line: int | None, problem: str) -> None:
+        self.path = Path(path)
+        self.line = line
+        self.problem = problem
+        where = f"{path}:{line}" if line is not None else f"{path}"
+        super().__init__(f"{where}: {problem}")
+
+
+class TaskFileError(FileError):
+    """A task YAML file that does not load."""
+
+
+class SettingsError(FileError):
+    """runner.yaml does not load."""
+
+
+class CalendarFileError(FileError):
+    """A calendar .ics file that does not parse."""
+
+
+class LogCorruptError(FileError):
+    """A bad line in the middle of a JSONL log: stop rather than guess."""
+
+    exit_code = 1
+
+
+class WorkFailed(RunnerError):
+    """The work ran and failed (a task failed, check found problems, a sync failed)."""
+
+    exit_code = 1
+
+
+class BrainError(RunnerError):
+    """A brain call failed. `retryable` is False for authentication and bad requests."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class LockBusy(RunnerError):
+    """Another process holds a lock we will not wait for."""
+
+    exit_code = 1

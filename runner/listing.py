@@ -1,0 +1,91 @@
+"""`runner list`: every task with its status, occurrence, last run and token totals.
+
+A task that says `running` while nobody holds its series lock is recovered here too
+(SPEC: "the next command that touches it"). Broken files are reported, not fatal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from . import logs
+from .check import Problem
+from .clock import Clock
+from .errors import FileError, RunnerError
+from .executor import recover_if_interrupted
+from .home import Home
+from .tasks import iter_task_paths, parse_task
+
+
+@dataclass(frozen=True)
+class TaskRow:
+    id: str
+    key: str
+    title: str
+    status: str
+    occurrence: str | None
+    attempts: int
+    last_run: str | None
+    error: str | None
+    tokens: dict[str, int]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "key": self.key,
+            "title": self.title,
+            "status": self.status,
+            "occurrence": self.occurrence,
+            "attempts": self.attempts,
+            "last_run": self.last_run,
+            "error": self.error,
+            "tokens": self.tokens,
+        }
+
+
+@dataclass(frozen=True)
+class ListResult:
+    rows: tuple[TaskRow, ...]
+    problems: tuple[Problem, ...]
+    watch_pid: int | None = None
+
+
+# The watch loop registers how to tell whether it runs (it owns that lock).
+WATCH_PROBE: list[Callable[[Home], int | None]] = []
+
+
+def list_tasks(home: Home, clock: Clock) -> ListResult:
+    rows: list[TaskRow] = []
+    problems: list[Problem] = []
+    totals: dict[str, dict[str, int]] = {}
+    for path in iter_task_paths(home):
+        try:
+            task = parse_task(home, path)
+            recovered = recover_if_interrupted(home, task, clock)
+            if recovered is not None:
+                task = parse_task(home, path)
+            if task.key not in totals:
+                totals[task.key] = logs.read_log(home, task.key).usage_totals()
+        except FileError as exc:
+            problems.append(Problem.from_error(exc))
+            continue
+        except RunnerError as exc:
+            problems.append(Problem(str(path), None, exc.message))
+            continue
+        rows.append(
+            TaskRow(
+                id=task.id,
+                key=task.key,
+                title=task.title,
+                status=task.state.status,
+                occurrence=task.occurrence,
+                attempts=task.state.attempts,
+                last_run=task.state.finished or task.state.started,
+                error=task.state.error,
+                tokens=totals[task.key],
+            )
+        )
+    watch_pid = next((pid for probe in WATCH_PROBE if (pid := probe(home))), None)
+    return ListResult(tuple(rows), tuple(problems), watch_pid)

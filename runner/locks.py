@@ -1,0 +1,33 @@
+"""Per-series locks under .runner/locks/.
+
+One lock per key serialises everything that reads-modifies-writes a series: its
+task files' state blocks, its log, its compression. filelock uses flock(), which the
+kernel releases when the holder dies, so a crashed run never leaves a stale lock and
+"the task says running but nobody holds its lock" means the run was interrupted.
+"""
+
+from __future__ import annotations
+
+from filelock import FileLock, Timeout
+
+from .home import Home
+from .keys import check_key
+
+__all__ = ["Timeout", "series_lock", "try_series_lock"]
+
+
+def series_lock(home: Home, key: str) -> FileLock:
+    check_key(key)
+    home.locks.mkdir(parents=True, exist_ok=True)
+    # thread_local=False: the watch loop may acquire in one thread and release in another.
+    return FileLock(str(home.locks / f"{key}.lock"), thread_local=False)
+
+
+def try_series_lock(home: Home, key: str) -> FileLock | None:
+    """The lock, acquired, or None when another process or thread holds it."""
+    lock = series_lock(home, key)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        return None
+    return lock

@@ -1,0 +1,44 @@
+"""`runner log`: resolve a key or task id and read its log (optionally with archive)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from . import keys, logs, tasks
+from .errors import UsageError
+from .home import Home
+
+
+@dataclass(frozen=True)
+class LogView:
+    key: str
+    contents: logs.LogContents
+    archived: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "summary": self.contents.summary,
+            "executions": self.contents.executions,
+        }
+
+
+def resolve_key(home: Home, key_or_task: str) -> str:
+    """A task id resolves to its key; otherwise the argument must be an existing key."""
+    if tasks.TASK_ID_RE.fullmatch(key_or_task) and tasks.task_path(home, key_or_task).exists():
+        return tasks.load_task(home, key_or_task).key
+    if keys.is_valid_key(key_or_task) and (
+        logs.log_path(home, key_or_task).exists() or logs.archive_path(home, key_or_task).exists()
+    ):
+        return key_or_task
+    raise UsageError(f"no task or log named {key_or_task!r}")
+
+
+def view_log(home: Home, key_or_task: str, include_archive: bool) -> LogView:
+    key = resolve_key(home, key_or_task)
+    if include_archive:
+        live = logs.read_log(home, key)
+        contents = logs.read_all(home, key)
+        return LogView(key, contents, len(contents.executions) - len(live.executions))
+    return LogView(key, logs.read_log(home, key), 0)

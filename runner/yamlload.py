@@ -1,0 +1,59 @@
+"""Strict YAML loading with line numbers, for task files and runner.yaml.
+
+Safe loading only (the C loader when libyaml is there). One parse yields both the
+values and the line of every top-level key, so errors can say `path:line: message`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+try:
+    from yaml import CSafeLoader as _Loader
+except ImportError:  # pragma: no cover - libyaml missing
+    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+
+from .errors import FileError
+
+
+@dataclass(frozen=True)
+class Mapping:
+    values: dict[str, Any]
+    lines: dict[str, int]  # 1-based line of each top-level key
+    child_lines: dict[str, dict[str, int]]  # lines of keys in nested mappings
+
+
+def load_mapping(path: Path, text: str, error: type[FileError] = FileError) -> Mapping:
+    """Parse `text` (from `path`) as a YAML mapping; an empty document is `{}`."""
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return Mapping({}, {}, {})
+        if not isinstance(node, yaml.MappingNode):
+            raise error(path, node.start_mark.line + 1, "expected a mapping of keys to values")
+        data = loader.construct_document(node)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        raise error(path, line, f"invalid YAML: {exc.problem or exc}") from None
+    except yaml.YAMLError as exc:
+        raise error(path, None, f"invalid YAML: {exc}") from None
+    finally:
+        loader.dispose()
+    lines: dict[str, int] = {}
+    child_lines: dict[str, dict[str, int]] = {}
+    for key_node, value_node in node.value:
+        key = str(key_node.value)
+        if key in lines:
+            raise error(path, key_node.start_mark.line + 1, f"duplicate key '{key}'")
+        lines[key] = key_node.start_mark.line + 1
+        if isinstance(value_node, yaml.MappingNode):
+            child_lines[key] = {str(k.value): k.start_mark.line + 1 for k, _ in value_node.value}
+    if not isinstance(data, dict):  # pragma: no cover - guarded by the node check
+        raise error(path, 1, "expected a mapping")
+    return Mapping({str(k): v for k, v in data.items()}, lines, child_lines)

@@ -75,6 +75,24 @@ class BrainReply:
     stop_reason: str | None = "end_turn"
 
 
+@dataclass(frozen=True)
+class SummaryRequest:
+    """Fold `executions` (and the previous header) into one summary header text.
+
+    `prompt` is the full instruction for a model (built by compression.py); the
+    offline brain ignores it and summarises `previous_summary` and `executions`
+    extractively, capped at `cap_tokens`.
+    """
+
+    model: str
+    max_tokens: int
+    system: str
+    prompt: str
+    previous_summary: str | None
+    executions: tuple[PriorTurn, ...]
+    cap_tokens: int
+
+
 TextSink = Callable[[str], None]
 
 
@@ -86,6 +104,17 @@ class Brain(Protocol):
 
         Raises BrainError on failure (retryable=False for auth and bad requests).
         """
+        ...
+
+    def count_tokens(self, request: BrainRequest) -> int:
+        """The input size of `request` in tokens (an estimate for the offline brain).
+
+        Used only where no recorded usage exists yet (e.g. an imported log).
+        """
+        ...
+
+    def summarize(self, request: SummaryRequest) -> BrainReply:
+        """Return the new summary header text (no streaming). Raises BrainError."""
         ...
 
 

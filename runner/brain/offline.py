@@ -46,3 +46,6 @@ class OfflineBrain:
             output_tokens=estimate_tokens(text),
         )
         return BrainReply(text=text, model=OFFLINE_MODEL, usage=usage, stop_reason="end_turn")
+
+    def count_tokens(self, request: BrainRequest) -> int:
+        return estimate_tokens(request_text(request))

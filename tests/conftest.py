@@ -1,0 +1,56 @@
+"""Shared fixtures: every test gets its own home in a tmpdir, and no test can touch
+the user's real home or the network (ANTHROPIC_* are cleared)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from runner.home import Home
+from runner.init import init_home
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _isolate(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    for name in list(os.environ):
+        if name.startswith(("ANTHROPIC_", "RUNNER_", "CALDAV_")):
+            monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("TZ", "UTC")
+    yield
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Home:
+    """A fresh home laid out by `runner init`."""
+    h = Home(tmp_path / "home")
+    init_home(h)
+    return h
+
+
+def cli(
+    home: Home | Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    timeout: float = 60,
+    input: str | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run the real `runner` CLI in a subprocess against `home`."""
+    root = home.root if isinstance(home, Home) else home
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("ANTHROPIC_")}
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "runner", "--home", str(root), *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+        input=input,
+        check=False,
+    )

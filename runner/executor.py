@@ -23,6 +23,7 @@ from .errors import BrainError, RunnerError
 from .home import Home
 from .locks import Timeout, series_lock, try_series_lock
 from .settings import Settings
+from .testpause import pause_point
 
 log = logging.getLogger("runner")
 
@@ -219,6 +220,7 @@ def run_locked(
     error: str | None = None
     retryable = True
     try:
+        pause_point("executor-before-brain")
         reply = brain.complete(request, on_text)
     except BrainError as exc:
         error, retryable = exc.message, exc.retryable
@@ -255,5 +257,6 @@ def _finish(
         retryable=retryable,
     )
     logs.append_record(home, task.key, record)
+    pause_point("executor-after-append")
     tasks.write_state(task, replace(task.state, status=status, finished=finished, error=error))
     return RunOutcome(task.id, task.key, status, record)

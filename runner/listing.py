@@ -6,7 +6,6 @@ A task that says `running` while nobody holds its series lock is recovered here 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +15,9 @@ from .clock import Clock
 from .errors import FileError, RunnerError
 from .executor import recover_if_interrupted
 from .home import Home
+from .taskindex import TaskIndex
 from .tasks import iter_task_paths, parse_task
+from .watchlock import watch_pid
 
 
 @dataclass(frozen=True)
@@ -52,17 +53,14 @@ class ListResult:
     watch_pid: int | None = None
 
 
-# The watch loop registers how to tell whether it runs (it owns that lock).
-WATCH_PROBE: list[Callable[[Home], int | None]] = []
-
-
 def list_tasks(home: Home, clock: Clock) -> ListResult:
     rows: list[TaskRow] = []
     problems: list[Problem] = []
     totals: dict[str, dict[str, int]] = {}
+    index = TaskIndex(home)
     for path in iter_task_paths(home):
         try:
-            task = parse_task(home, path)
+            task = index.load(path)
             recovered = recover_if_interrupted(home, task, clock)
             if recovered is not None:
                 task = parse_task(home, path)
@@ -87,5 +85,5 @@ def list_tasks(home: Home, clock: Clock) -> ListResult:
                 tokens=totals[task.key],
             )
         )
-    watch_pid = next((pid for probe in WATCH_PROBE if (pid := probe(home))), None)
-    return ListResult(tuple(rows), tuple(problems), watch_pid)
+    index.save()
+    return ListResult(tuple(rows), tuple(problems), watch_pid(home))

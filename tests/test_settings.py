@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+from datetime import time
+from pathlib import Path
+
+import pytest
+
+from runner.errors import SettingsError
+from runner.settings import Settings, load_settings, parse_duration
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "runner.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_missing_file_means_defaults(tmp_path: Path) -> None:
+    assert load_settings(tmp_path / "runner.yaml") == Settings()
+
+
+def test_init_template_loads_as_defaults(home: object) -> None:
+    from runner.home import Home
+
+    assert isinstance(home, Home)
+    assert load_settings(home.settings_file) == Settings()
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("90s", 90), ("5m", 300), ("1h30m", 5400), ("30d", 2592000), ("1.5h", 5400)],
+)
+def test_durations(text: str, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("bad", ["", "5", "m5", "5x", "1h 30", "-5m"])
+def test_bad_durations(bad: str) -> None:
+    with pytest.raises(ValueError):
+        parse_duration(bad)
+
+
+def test_full_settings(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+brain:
+  provider: offline
+  model: some-model
+  max_tokens: 100
+  timeout: 30s
+calendars:
+  - name: agent
+    url: https://dav.example.com/cal/
+    username: me
+    password_env: CALDAV_PASSWORD
+  - name: local
+sync_every: 1m
+catch_up: all
+grace: 1h
+all_day_at: "07:30"
+retries: 3
+workers: 4
+shutdown_grace: 5s
+compression:
+  max_tokens: 1000
+  keep_recent: 2
+""",
+    )
+    s = load_settings(path)
+    assert s.brain.provider == "offline" and s.brain.timeout == 30
+    assert s.calendars is not None and [c.name for c in s.calendars] == ["agent", "local"]
+    assert s.calendars[0].is_caldav and not s.calendars[1].is_caldav
+    assert s.all_day_at == time(7, 30) and s.catch_up == "all" and s.grace == 3600
+    assert s.compression.max_tokens == 1000 and s.compression.max_executions == 20
+
+
+def test_unquoted_time_of_day_is_understood(tmp_path: Path) -> None:
+    assert load_settings(write(tmp_path, "all_day_at: 9:15\n")).all_day_at == time(9, 15)
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "words"),
+    [
+        ("retries: 2\nbogus: 1\n", 2, "unknown key 'bogus'"),
+        ("brain:\n  provider: auto\n  modle: x\n", 3, "unknown key 'modle'"),
+        ("grace: 12\n", 1, "duration"),
+        ("catch_up: sometimes\n", 1, "latest, all or none"),
+        ("workers: 0\n", 1, "workers"),
+        ("retries: [\n", 2, "invalid YAML"),
+        ("compression:\n  keep_recent: -1\n", 2, "compression.keep_recent"),
+    ],
+)
+def test_errors_name_file_and_line(tmp_path: Path, text: str, line: int, words: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(SettingsError) as info:
+        load_settings(path)
+    assert info.value.line == line, str(info.value)
+    assert words in str(info.value)
+    assert str(info.value).startswith(f"{path}:{line}: ")
+    assert info.value.exit_code == 2

@@ -39,10 +39,22 @@ class RunnerGroup(click.Group):
         try:
             return super().invoke(ctx)
         except RunnerError as exc:
-            if ctx.find_object(Context) and ctx.find_object(Context).debug:  # type: ignore[union-attr]
+            if _debugging(ctx):
                 raise
             render.notice(f"runner: {exc.message}")
             sys.exit(exc.exit_code)
+        except OSError as exc:
+            # A full disk or a permission problem: say which file, not a traceback.
+            if _debugging(ctx):
+                raise
+            where = f"{exc.filename}: " if exc.filename else ""
+            render.notice(f"runner: {where}{exc.strerror or exc}")
+            sys.exit(1)
+
+
+def _debugging(ctx: click.Context) -> bool:
+    obj = ctx.find_object(Context)
+    return obj is not None and obj.debug
 
 
 class _StderrFormatter(logging.Formatter):

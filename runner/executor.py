@@ -19,6 +19,7 @@ from filelock import FileLock
 from . import logs, tasks
 from .brain import Brain, BrainReply, BrainRequest, PriorTurn, TextSink, Usage
 from .clock import Clock, utc_iso
+from .compression import CompressResult, maybe_compress
 from .errors import BrainError, RunnerError
 from .home import Home
 from .locks import Timeout, series_lock, try_series_lock
@@ -36,6 +37,7 @@ class RunOutcome:
     key: str
     status: str
     record: dict[str, Any]
+    compression: CompressResult | None = None  # set when the log was compressed after
 
     @property
     def ok(self) -> bool:
@@ -231,7 +233,23 @@ def run_locked(
         error = INTERRUPTED if isinstance(exc, KeyboardInterrupt | SystemExit) else repr(exc)
         _finish(home, task, clock, started, request.model, None, error, True)
         raise
-    return _finish(home, task, clock, started, request.model, reply, error, retryable)
+    outcome = _finish(home, task, clock, started, request.model, reply, error, retryable)
+    return replace(outcome, compression=compress_after(home, settings, task.key, brain, clock))
+
+
+def compress_after(
+    home: Home, settings: Settings, key: str, brain: Brain, clock: Clock
+) -> CompressResult | None:
+    """Compress the log if it needs it, still under the series lock.
+
+    The execution is already recorded and its task state written: nothing that goes
+    wrong here may turn it into a failed one, so every error is only a warning.
+    """
+    try:
+        return maybe_compress(home, settings, key, brain, clock)
+    except Exception as exc:
+        log.warning("%s: compression skipped: %s", key, exc)
+        return None
 
 
 def _finish(

@@ -160,3 +160,17 @@ def test_iter_task_paths_skips_hidden_and_temp(home: Home) -> None:
     (home.tasks / ".hidden.yaml").write_text("x")
     ids = [tasks.task_id_for(home, p) for p in tasks.iter_task_paths(home)]
     assert ids == ["a", "hello", "s-12345678/20261126"]
+
+
+def test_state_update_keeps_the_file_mode(home: Home) -> None:
+    write(home, "t", "instructions: x\n")
+    path = home.tasks / "t.yaml"
+    path.chmod(0o640)
+    task = tasks.load_task(home, "t")
+    tasks.write_state(task, replace(task.state, status="running"))
+    assert path.stat().st_mode & 0o777 == 0o640
+    fresh = home.tasks / "fresh.yaml"
+    from runner.fsutil import atomic_write
+
+    atomic_write(fresh, "instructions: y\n")
+    assert fresh.stat().st_mode & 0o777 == 0o644

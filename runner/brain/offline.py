@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from . import BrainReply, BrainRequest, TextSink, Usage
+from . import BrainReply, BrainRequest, SummaryRequest, TextSink, Usage
 
 OFFLINE_MODEL = "offline"
 
@@ -49,3 +49,35 @@ class OfflineBrain:
 
     def count_tokens(self, request: BrainRequest) -> int:
         return estimate_tokens(request_text(request))
+
+    def summarize(self, request: SummaryRequest) -> BrainReply:
+        """An extractive summary, so compression can be tested without a model.
+
+        The previous summary's lines, then each distinct non-empty line of the
+        summarised executions' instructions, verbatim, in first-seen order; the oldest
+        lines are dropped first to stay within `request.cap_tokens`.
+        """
+        lines: list[str] = []
+        seen: set[str] = set()
+        sources = [request.previous_summary or ""] + [t.instructions for t in request.executions]
+        for text in sources:
+            for line in text.splitlines():
+                if line.strip() and line not in seen:
+                    seen.add(line)
+                    lines.append(line)
+        # Keep the newest lines that fit, counting from the end so this stays linear;
+        # `length` is len("\n".join(kept)), measured as estimate_tokens measures text.
+        kept: list[str] = []
+        length = 0
+        for line in reversed(lines):
+            grown = length + len(line) + (1 if kept else 0)
+            if math.ceil(grown / 4) > request.cap_tokens:
+                break
+            kept.append(line)
+            length = grown
+        text = "\n".join(reversed(kept))
+        usage = Usage(
+            input_tokens=estimate_tokens(request.system + "\n" + request.prompt),
+            output_tokens=estimate_tokens(text),
+        )
+        return BrainReply(text=text, model=OFFLINE_MODEL, usage=usage, stop_reason="end_turn")

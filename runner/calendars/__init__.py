@@ -1,0 +1,1 @@
+"""Calendars: CalDAV sync into vdir snapshots, and reading them."""

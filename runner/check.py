@@ -40,6 +40,15 @@ class CheckResult:
 EXTRA_CHECKS: list[Callable[[Home], tuple[int, list[Problem]]]] = []
 
 
+def _calendar_files(home: Home) -> tuple[int, list[Problem]]:
+    from .calendars.reader import check_calendars  # lazy: reader imports this module
+
+    return check_calendars(home)
+
+
+EXTRA_CHECKS.append(_calendar_files)
+
+
 def check_home(home: Home) -> CheckResult:
     problems: list[Problem] = []
     checked = 1

@@ -1,0 +1,283 @@
+"""Occurrences: calendar events expanded into the moments they fire.
+
+Expansion is recurring-ical-events' job (never hand-rolled RRULE logic), queried with
+timezone-aware bounds in the local zone: TZID times keep their zone, floating times
+are local wall time, all-day events fire at `all_day_at` local time. An occurrence's
+identity is (UID, original start = RECURRENCE-ID): a moved occurrence keeps its
+stamp, and an override's own SUMMARY and DESCRIPTION win over the master's.
+
+Each calendar file keeps its last expansion over a horizon wider than the window
+asked for (CalendarFile.expansion), so the watch loop and `runner next` re-expand
+only files that changed or windows that moved past the horizon. The expansion can
+also live in the disk cache (reader.CalendarCache), encoded by `encode_expansion`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from . import keys
+from .calendars.reader import CalendarFile, Calendars
+from .check import Problem
+from .localzone import zone_name
+
+log = logging.getLogger("runner")
+
+# An all-day event fires on its day; a floating one in local time: both can sit up to
+# a day (and a zone offset) away from the UTC window, so the query span is widened.
+_BEFORE = timedelta(hours=26)
+_AFTER = timedelta(hours=2)
+# An expansion covers more than was asked, so the next window is usually served
+# from it (the watch loop asks often; `next` and `tick` ask similar windows).
+_HORIZON_BEFORE = timedelta(days=3)  # tick.py's cancellation check looks this far back
+_HORIZON_AFTER = timedelta(days=8)
+
+
+@dataclass(frozen=True, slots=True)
+class Occurrence:
+    uid: str
+    calendar: str
+    series_key: str
+    stamp: str
+    original_start: date | datetime
+    start: date | datetime  # actual start in the event's own zone; a date for all-day
+    fire_at: datetime  # aware UTC
+    title: str
+    description: str
+    source: str  # caldav | local
+    path: Path  # the .ics it came from
+
+    @property
+    def task_id(self) -> str:
+        return f"{self.series_key}/{self.stamp}"
+
+    @property
+    def all_day(self) -> bool:
+        return not isinstance(self.start, datetime)
+
+    def sort_key(self) -> tuple[datetime, str, str]:
+        return (self.fire_at, self.series_key, self.stamp)
+
+
+def fire_time(start: date | datetime, all_day_at: time, zone: tzinfo) -> datetime:
+    """When an occurrence starting at `start` fires, in UTC."""
+    if not isinstance(start, datetime):
+        return datetime.combine(start, all_day_at, tzinfo=zone).astimezone(UTC)
+    if start.tzinfo is None:
+        return start.replace(tzinfo=zone).astimezone(UTC)
+    return start.astimezone(UTC)
+
+
+def occurrences_between(calendars: Calendars, start: datetime, end: datetime) -> list[Occurrence]:
+    """Every occurrence with `start <= fire_at < end`, sorted by fire time.
+
+    Bad series are reported once on the file's problems and skipped.
+    """
+    if start.tzinfo is None or end.tzinfo is None:
+        raise ValueError("occurrences_between needs timezone-aware bounds")
+    found: list[Occurrence] = []
+    for cfile in calendars.files:
+        found.extend(file_occurrences(cfile, calendars, start, end))
+    found.sort(key=Occurrence.sort_key)
+    return found
+
+
+def file_occurrences(
+    cfile: CalendarFile, calendars: Calendars, start: datetime, end: datetime
+) -> list[Occurrence]:
+    span_start, span_end = start - _BEFORE, end + _AFTER
+    at = calendars.all_day_at.strftime("%H:%M") + " " + zone_name(calendars.zone)
+    expansion = cfile.expansion
+    if isinstance(expansion, dict):  # from the disk cache: filter before decoding
+        try:
+            cached = _from_disk(cfile, expansion, at, span_start, span_end, start, end)
+        except (KeyError, TypeError, ValueError, IndexError):
+            cached = None  # a corrupt cache entry is ignored
+        if cached is not None:
+            return cached
+    elif isinstance(expansion, _Expansion) and expansion.covers(at, span_start, span_end):
+        return [o for o in expansion.occurrences if start <= o.fire_at < end]
+    horizon = _Expansion(at, span_start - _HORIZON_BEFORE, span_end + _HORIZON_AFTER, [])
+    horizon.occurrences = _expand(cfile, calendars, horizon.start, horizon.end)
+    cfile.expansion = horizon
+    return [o for o in horizon.occurrences if start <= o.fire_at < end]
+
+
+@dataclass
+class _Expansion:
+    all_day_at: str
+    start: datetime
+    end: datetime
+    occurrences: list[Occurrence]
+
+    def covers(self, at: str, start: datetime, end: datetime) -> bool:
+        return self.all_day_at == at and self.start <= start and end <= self.end
+
+
+def _expand(
+    cfile: CalendarFile, calendars: Calendars, start: datetime, end: datetime
+) -> list[Occurrence]:
+    parsed = cfile.parsed()
+    zone = calendars.zone
+    lo, hi = start.astimezone(zone), end.astimezone(zone)
+    out: list[Occurrence] = []
+    shared: dict[str, str] = {}  # one copy of each title, description and UID per file
+    for series in parsed.series:
+        items: list[Occurrence] = []
+        try:
+            for occurrence in series.between(lo, hi):
+                component = occurrence.as_component(False)
+                item = _occurrence(
+                    cfile, parsed.masters, component, calendars, shared, parsed.moves
+                )
+                if item is not None:
+                    items.append(item)
+        except Exception as exc:  # calendar data is untrusted: a bad series is skipped alone
+            message = f"event {series.uid!s} cannot be expanded ({exc}); skipped"
+            problem = Problem(str(cfile.path), None, message)
+            if problem not in parsed.problems:
+                parsed.problems.append(problem)
+            continue
+        out.extend(items)
+    # The parsed file is dropped once expanded: the horizon serves the next windows,
+    # and a long-running watch loop should not hold every icalendar tree in memory.
+    cfile.release()
+    out.sort(key=Occurrence.sort_key)
+    return out
+
+
+def _text(component: Any, master: Any, name: str, shared: dict[str, str]) -> str:
+    value = component.get(name)
+    if value is None and master is not None:
+        value = master.get(name)
+    text = "" if value is None else str(value)
+    return shared.setdefault(text, text)
+
+
+def _occurrence(
+    cfile: CalendarFile,
+    masters: dict[str, Any],
+    component: Any,
+    calendars: Calendars,
+    shared: dict[str, str],
+    moves: dict[tuple[str, str], Any] | None = None,
+) -> Occurrence | None:
+    if str(component.get("STATUS", "")).upper() == "CANCELLED":
+        return None
+    uid = _text(component, None, "UID", shared)
+    actual = component["DTSTART"].dt
+    rid = component["RECURRENCE-ID"]
+    original = rid.dt
+    move = moves.get((uid, rid.to_ical().decode())) if moves else None
+    if move is not None:  # an instance of a RANGE=THISANDFUTURE override: undo its move
+        original = actual - move
+    master = masters.get(uid)
+    key = shared.get("\0key:" + uid)
+    if key is None:
+        key = shared["\0key:" + uid] = keys.series_key(uid)
+    return Occurrence(
+        uid=uid,
+        calendar=cfile.calendar,
+        series_key=key,
+        stamp=keys.stamp(original),
+        original_start=original,
+        start=actual,
+        fire_at=fire_time(actual, calendars.all_day_at, calendars.zone),
+        title=_text(component, master, "SUMMARY", shared),
+        description=_text(component, master, "DESCRIPTION", shared),
+        source=cfile.source,
+        path=cfile.path,
+    )
+
+
+# -- the disk form of an expansion ---------------------------------------------------
+
+
+def _time_text(value: date | datetime) -> list[str]:
+    """[iso text, zone key]: the zone key restores a ZoneInfo, not just an offset."""
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return [value.isoformat(), str(getattr(value.tzinfo, "key", "") or "")]
+    return [value.isoformat(), ""]
+
+
+def _time_value(text: str, zone_key: str) -> date | datetime:
+    if len(text) == 10:
+        return date.fromisoformat(text)
+    value = datetime.fromisoformat(text)
+    if zone_key:
+        with contextlib.suppress(ZoneInfoNotFoundError, ValueError):
+            value = value.astimezone(ZoneInfo(zone_key))
+    return value
+
+
+def encode_expansion(expansion: Any) -> Any:
+    """JSON for the disk cache; a still-encoded entry passes through unchanged."""
+    if not isinstance(expansion, _Expansion):
+        return expansion
+    events: dict[tuple[str, str, str], int] = {}
+    rows: list[list[Any]] = []
+    for o in expansion.occurrences:
+        index = events.setdefault((o.uid, o.title, o.description), len(events))
+        rows.append(
+            [
+                o.fire_at.timestamp(),
+                index,
+                o.stamp,
+                *_time_text(o.original_start),
+                *_time_text(o.start),
+            ]
+        )
+    return {
+        "at": expansion.all_day_at,
+        "start": expansion.start.timestamp(),
+        "end": expansion.end.timestamp(),
+        "events": [list(e) for e in events],
+        "rows": rows,
+    }
+
+
+def _from_disk(
+    cfile: CalendarFile,
+    doc: dict[str, Any],
+    at: str,
+    span_start: datetime,
+    span_end: datetime,
+    start: datetime,
+    end: datetime,
+) -> list[Occurrence] | None:
+    if doc["at"] != at or not (
+        doc["start"] <= span_start.timestamp() and span_end.timestamp() <= doc["end"]
+    ):
+        return None
+    lo, hi = start.timestamp(), end.timestamp()
+    events = doc["events"]
+    keys_of: dict[int, str] = {}
+    out: list[Occurrence] = []
+    for fire, index, stamp, orig, orig_zone, actual, actual_zone in doc["rows"]:
+        if not lo <= fire < hi:
+            continue
+        uid, title, description = events[index]
+        if index not in keys_of:
+            keys_of[index] = keys.series_key(uid)
+        out.append(
+            Occurrence(
+                uid=uid,
+                calendar=cfile.calendar,
+                series_key=keys_of[index],
+                stamp=stamp,
+                original_start=_time_value(orig, orig_zone),
+                start=_time_value(actual, actual_zone),
+                fire_at=datetime.fromtimestamp(fire, UTC),
+                title=title,
+                description=description,
+                source=cfile.source,
+                path=cfile.path,
+            )
+        )
+    return out

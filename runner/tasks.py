@@ -282,13 +282,26 @@ def write_state(task: Task, state: TaskState) -> Task:
 
 def new_task_text(fields: dict[str, Any], state: TaskState) -> str:
     """The text of a runner-written task file: fields, then the state block."""
-    body = yaml.safe_dump(
+    body = yaml.dump(
         {k: v for k, v in fields.items() if v is not None},
+        Dumper=_TaskDumper,
         sort_keys=False,
         allow_unicode=True,
         width=100,
     )
     return body + render_state(state)
+
+
+class _TaskDumper(yaml.SafeDumper):
+    """Multi-line text as a `|` block, so a runner-written file reads well in an editor."""
+
+
+def _represent_text(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_TaskDumper.add_representer(str, _represent_text)
 
 
 def iter_task_paths(home: Home) -> list[Path]:

@@ -174,3 +174,15 @@ def test_state_update_keeps_the_file_mode(home: Home) -> None:
 
     atomic_write(fresh, "instructions: y\n")
     assert fresh.stat().st_mode & 0o777 == 0o644
+
+
+@pytest.mark.parametrize(
+    "instructions",
+    ["one line", "line one\nline two: yes\n  indented\n", "trailing space \nx", "a\n\n\nb\n"],
+)
+def test_runner_written_text_round_trips(home: Home, instructions: str) -> None:
+    text = tasks.new_task_text({"title": "T", "instructions": instructions}, tasks.TaskState())
+    if "\n" in instructions and " \n" not in instructions:
+        assert "instructions: |" in text  # readable in an editor
+    write(home, "s-12345678/20261126", text)
+    assert tasks.load_task(home, "s-12345678/20261126").instructions == instructions

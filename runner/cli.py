@@ -35,6 +35,23 @@ class Context:
 class RunnerGroup(click.Group):
     """Maps the project's errors to messages and exit codes; no tracebacks."""
 
+    # Command name → module under runner.commands, imported only when that command
+    # runs (or for --help): `runner run` then pays for no other command's imports.
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy_commands: dict[str, str] = {}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(self.lazy_commands))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module = self.lazy_commands.get(cmd_name)
+        if module is not None and cmd_name not in self.commands:
+            from importlib import import_module
+
+            self.add_command(import_module(f"runner.commands.{module}").command, cmd_name)
+        return super().get_command(ctx, cmd_name)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)

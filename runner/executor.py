@@ -79,7 +79,7 @@ def build_request(task: tasks.Task, settings: Settings, contents: logs.LogConten
         max_tokens=task.max_tokens or settings.brain.max_tokens,
         prompt=prompt_for(task),
         session_id=task.session_id,
-        system=task.system,
+        system=task.system or settings.brain.system,
         summary=summary if isinstance(summary, str) and summary else None,
         history=history_from(contents),
     )

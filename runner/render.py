@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Any
 
@@ -41,3 +42,38 @@ def table(rows: list[list[str]], headers: list[str]) -> str:
     for row in rows:
         lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
     return "\n".join(lines)
+
+
+class TextStream:
+    """A streamed answer on stdout, as plain text as it arrives (TTY or pipe alike).
+
+    When the reader goes away (`runner run x | head -3`), the rest is dropped quietly:
+    the run goes on and its whole answer is still logged.
+    """
+
+    def __init__(self) -> None:
+        self.open_line = False  # the last chunk did not end its line
+        self.closed = False
+
+    def __call__(self, chunk: str) -> None:
+        if self.closed:
+            return
+        try:
+            sys.stdout.write(chunk)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            self._close()
+            return
+        self.open_line = not chunk.endswith("\n")
+
+    def end_line(self) -> None:
+        """End an open line (also after an answer that broke off mid-stream)."""
+        if self.open_line:
+            self("\n")
+
+    def _close(self) -> None:
+        # Point stdout at /dev/null so that the flush at exit does not fail again.
+        self.closed = True
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)

@@ -37,6 +37,7 @@ class BrainSettings:
     max_tokens: int = 4096
     timeout: float = 120.0
     max_retries: int = 2  # the SDK's own retries within one attempt
+    system: str | None = None  # a system prompt for every task without its own
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,7 @@ _TOP = {
     "shutdown_grace",
     "compression",
 }
-_BRAIN = {"provider", "model", "max_tokens", "timeout", "max_retries"}
+_BRAIN = {"provider", "model", "max_tokens", "timeout", "max_retries", "system"}
 _CAL = {"name", "url", "username", "password_env", "password_cmd"}
 _COMP = {"max_tokens", "max_executions", "keep_recent"}
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
@@ -160,6 +161,8 @@ def load_settings(path: Path) -> Settings:
             b["max_tokens"] = c.integer(raw["max_tokens"], "brain.max_tokens", sub["max_tokens"], 1)
         if "timeout" in raw:
             b["timeout"] = c.duration(raw["timeout"], "brain.timeout", sub["timeout"])
+        if "system" in raw:
+            b["system"] = c.text(raw["system"], "brain.system", sub["system"])
         if "max_retries" in raw:
             b["max_retries"] = c.integer(
                 raw["max_retries"], "brain.max_retries", sub["max_retries"]

@@ -7,7 +7,7 @@ import click
 from ..brain import choose_provider, make_brain
 from ..cli import Context, pass_ctx
 from ..executor import run_task
-from ..render import emit_json, notice
+from ..render import TextStream, emit_json, notice
 
 
 @click.command("run")
@@ -20,10 +20,7 @@ def command(ctx: Context, task_id: str, as_json: bool) -> None:
     brain = make_brain(settings.brain)
     notice(f"brain: {choose_provider(settings.brain)}")
 
-    def stream(chunk: str) -> None:
-        sys.stdout.write(chunk)
-        sys.stdout.flush()
-
+    stream = TextStream()
     outcome = run_task(
         ctx.home,
         settings,
@@ -35,8 +32,10 @@ def command(ctx: Context, task_id: str, as_json: bool) -> None:
     )
     if as_json:
         emit_json(outcome.record)
-    elif outcome.record.get("response") and not str(outcome.record["response"]).endswith("\n"):
-        sys.stdout.write("\n")
+    else:
+        stream.end_line()
+    if outcome.record.get("stop_reason") == "max_tokens":
+        notice("note: the answer stopped at max_tokens (raise it in runner.yaml or the task)")
     if not outcome.ok:
         notice(f"runner: {task_id} failed: {outcome.record.get('error')}")
         sys.exit(1)

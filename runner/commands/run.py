@@ -8,6 +8,7 @@ from ..brain import choose_provider, make_brain
 from ..cli import Context, pass_ctx
 from ..executor import run_task
 from ..render import TextStream, emit_json, notice
+from ..tasks import load_task
 
 
 @click.command("run")
@@ -17,8 +18,11 @@ from ..render import TextStream, emit_json, notice
 def command(ctx: Context, task_id: str, as_json: bool) -> None:
     """Execute one task now, streaming the answer to stdout."""
     settings = ctx.settings
+    task = load_task(ctx.home, task_id)  # a task that cannot load: exit 2 before anything
     brain = make_brain(settings.brain)
-    notice(f"brain: {choose_provider(settings.brain)}")
+    provider = choose_provider(settings.brain)
+    model = "" if provider == "offline" else f" ({task.model or settings.brain.model})"
+    notice(f"brain: {provider}{model}")
 
     stream = TextStream()
     outcome = run_task(

@@ -23,12 +23,17 @@ def fsync_dir(folder: Path) -> None:
 
 
 def atomic_write(
-    path: Path, data: bytes | str, *, before_replace: Callable[[], None] | None = None
+    path: Path,
+    data: bytes | str,
+    *,
+    before_replace: Callable[[], None] | None = None,
+    sync_folder: bool = True,
 ) -> None:
     """Temp file in the same folder, fsync, replace, fsync the folder.
 
     `before_replace` runs once the temp file is durable and the old file still stands
-    (crash tests pause there).
+    (crash tests pause there). `sync_folder=False` is for batches (a sync writing a
+    thousand files) whose caller calls fsync_dir once at the end.
     """
     payload = data.encode("utf-8") if isinstance(data, str) else data
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -51,7 +56,8 @@ def atomic_write(
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-    fsync_dir(path.parent)
+    if sync_folder:
+        fsync_dir(path.parent)
 
 
 def append_line(path: Path, line: str) -> None:

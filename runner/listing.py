@@ -61,17 +61,24 @@ def list_tasks(home: Home, clock: Clock) -> ListResult:
     for path in iter_task_paths(home):
         try:
             task = index.load(path)
-            recovered = recover_if_interrupted(home, task, clock)
-            if recovered is not None:
-                task = parse_task(home, path)
-            if task.key not in totals:
-                totals[task.key] = logs.read_log(home, task.key).usage_totals()
         except FileError as exc:
             problems.append(Problem.from_error(exc))
             continue
         except RunnerError as exc:
             problems.append(Problem(str(path), None, exc.message))
             continue
+        # A log that cannot be read (a bad line in the middle) is its own problem: the
+        # task still gets its row, with no token totals, and the log is named once.
+        try:
+            recovered = recover_if_interrupted(home, task, clock)
+            if recovered is not None:
+                task = parse_task(home, path)
+            if task.key not in totals:
+                totals[task.key] = logs.read_log(home, task.key).usage_totals()
+        except FileError as exc:
+            if task.key not in totals:
+                problems.append(Problem.from_error(exc))
+            totals[task.key] = dict.fromkeys(logs.USAGE_KEYS, 0)
         rows.append(
             TaskRow(
                 id=task.id,

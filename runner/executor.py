@@ -203,6 +203,9 @@ def run_locked(
 ) -> RunOutcome:
     """The body of a run; the caller holds the series lock of `task.key`."""
     task = recover_locked(home, task, clock)
+    # Read the context before marking the task `running`: a log that cannot be read
+    # (a bad line in the middle) then fails the command without leaving it stuck.
+    contents = logs.read_log(home, task.key)
     started = utc_iso(clock.now())
     task = tasks.write_state(
         task,
@@ -217,7 +220,7 @@ def run_locked(
             error=None,
         ),
     )
-    request = build_request(task, settings, logs.read_log(home, task.key))
+    request = build_request(task, settings, contents)
     reply: BrainReply | None = None
     error: str | None = None
     retryable = True

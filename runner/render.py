@@ -34,7 +34,19 @@ def tokens_text(usage: dict[str, int]) -> str:
     return f"{total_in} in / {usage.get('output_tokens', 0)} out"
 
 
+# Calendar text (a SUMMARY) is data: a newline must not break a table row, and an
+# escape sequence must not reach the terminal as a command.
+_CONTROLS = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))}
+_CONTROLS.update({ord("\n"): " ", ord("\r"): " ", ord("\t"): " "})
+
+
+def plain(text: str) -> str:
+    """`text` on one line, with control characters shown escaped."""
+    return text.translate(_CONTROLS)
+
+
 def table(rows: list[list[str]], headers: list[str]) -> str:
+    rows = [[plain(c) for c in row] for row in rows]
     widths = [len(h) for h in headers]
     for row in rows:
         widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]

@@ -117,13 +117,16 @@ class _Checker:
             raise self.fail(line, f"{name} must be a whole number ≥ {minimum}, not {value!r}")
         return value
 
-    def duration(self, value: Any, name: str, line: int) -> float:
+    def duration(self, value: Any, name: str, line: int, positive: bool = False) -> float:
         if not isinstance(value, str):
             raise self.fail(line, f"{name} must be a duration such as 90s or 1h30m, not {value!r}")
         try:
-            return parse_duration(value)
+            seconds = parse_duration(value)
         except ValueError as exc:
             raise self.fail(line, f"{name}: {exc}") from None
+        if positive and seconds <= 0:
+            raise self.fail(line, f"{name} must be longer than zero, not {value!r}")
+        return seconds
 
     def text(self, value: Any, name: str, line: int) -> str:
         if not isinstance(value, str) or not value:
@@ -160,7 +163,7 @@ def load_settings(path: Path) -> Settings:
         if "max_tokens" in raw:
             b["max_tokens"] = c.integer(raw["max_tokens"], "brain.max_tokens", sub["max_tokens"], 1)
         if "timeout" in raw:
-            b["timeout"] = c.duration(raw["timeout"], "brain.timeout", sub["timeout"])
+            b["timeout"] = c.duration(raw["timeout"], "brain.timeout", sub["timeout"], True)
         if "system" in raw:
             b["system"] = c.text(raw["system"], "brain.system", sub["system"])
         if "max_retries" in raw:
@@ -178,20 +181,22 @@ def load_settings(path: Path) -> Settings:
             raise c.fail(line, "calendars must be a list of {name, url, ...}")
         cals: list[CalendarSettings] = []
         seen: set[str] = set()
+        items = doc.item_lines.get("calendars", [])
         for index, item in enumerate(raw_list):
             where = f"calendars[{index}]"
-            c.keys(item, _CAL, where, {}, line)
-            name = c.text(item.get("name"), f"{where}.name", line)
+            at, sub = items[index] if index < len(items) else (line, {})
+            c.keys(item, _CAL, where, sub, at)
+            name = c.text(item.get("name"), f"{where}.name", sub.get("name", at))
             if not _NAME.fullmatch(name):
-                raise c.fail(line, f"{where}.name {name!r} must be a plain folder name")
+                raise c.fail(sub["name"], f"{where}.name {name!r} must be a plain folder name")
             if name in seen:
-                raise c.fail(line, f"calendar name {name!r} is used twice")
+                raise c.fail(sub["name"], f"calendar name {name!r} is used twice")
             seen.add(name)
             if item.get("password_env") and item.get("password_cmd"):
-                raise c.fail(line, f"{where}: give password_env or password_cmd, not both")
+                raise c.fail(at, f"{where}: give password_env or password_cmd, not both")
             for opt in ("url", "username", "password_env", "password_cmd"):
                 if opt in item and item[opt] is not None:
-                    c.text(item[opt], f"{where}.{opt}", line)
+                    c.text(item[opt], f"{where}.{opt}", sub.get(opt, at))
             cals.append(
                 CalendarSettings(
                     name=name,
@@ -205,7 +210,7 @@ def load_settings(path: Path) -> Settings:
 
     for name in ("sync_every", "grace", "shutdown_grace"):
         if name in values:
-            kwargs[name] = c.duration(values[name], name, lines[name])
+            kwargs[name] = c.duration(values[name], name, lines[name], name == "sync_every")
     if "catch_up" in values:
         if values["catch_up"] not in ("latest", "all", "none"):
             raise c.fail(lines["catch_up"], "catch_up must be latest, all or none")

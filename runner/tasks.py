@@ -128,6 +128,12 @@ def parse_task_text(home: Home, path: Path, text: str) -> Task:
             hint = " (keys are snake_case)" if "-" in key or key.lower() != key else ""
             raise fail(key, f"unknown key '{key}'{hint}")
 
+    # Scalars kept as text (an unquoted UID or time may load as a number or datetime);
+    # a list or mapping there is a mistake, not text.
+    for key in ("caldav_uid", "session_id", "created", "started", "finished", "error"):
+        if isinstance(values.get(key), list | dict):
+            raise fail(key, f"'{key}' must be text, not {type(values[key]).__name__}")
+
     def text_of(key: str, required: bool = False) -> str | None:
         value = values.get(key)
         if value is None:
@@ -165,6 +171,13 @@ def parse_task_text(home: Home, path: Path, text: str) -> Task:
     if not keys.is_valid_key(key):
         where = "key" if explicit_key else ("recurrence_id" if recurrence_id else None)
         raise fail(where, f"'{key}' is not a valid key ([A-Za-z0-9][A-Za-z0-9._-]{{0,99}})")
+    if not TASK_ID_RE.fullmatch(task_id) or task_id.split("/")[0] in keys.RESERVED:
+        # e.g. tasks/work/review.yaml: `run` could never name it, so say so here.
+        raise fail(
+            None,
+            f"'{task_id}' is not a task id: name the file tasks/<key>.yaml, "
+            "or tasks/<series-key>/<stamp>.yaml for a calendar occurrence",
+        )
 
     return Task(
         id=task_id,
@@ -244,7 +257,10 @@ def _render_scalar(value: Any) -> str:
         return str(value)
     if isinstance(value, str) and (_TIMESTAMP.fullmatch(value) or value in STATUSES):
         return value
-    dumped = yaml.safe_dump(value, allow_unicode=True, width=1 << 30, default_flow_style=True)
+    quoted = '"' if isinstance(value, str) and _has_yaml_only_breaks(value) else None
+    dumped = yaml.safe_dump(
+        value, allow_unicode=True, width=1 << 30, default_flow_style=True, default_style=quoted
+    )
     return dumped.removesuffix("\n").removesuffix("\n...")
 
 
@@ -271,12 +287,14 @@ def write_state(task: Task, state: TaskState) -> Task:
 
     The file is re-read here, so a user's edit saved since `task` was loaded is kept.
     """
-    text = task.path.read_text(encoding="utf-8")
+    # Bytes, not read_text: universal newlines would turn a CRLF file's user part LF.
+    text = task.path.read_bytes().decode("utf-8")
     user, _ = split_text(text)
     user = _strip_state_keys(task.path, user)
+    newline = "\r\n" if "\r\n" in user else "\n"
     if user and not user.endswith("\n"):
-        user += "\n"
-    atomic_write(task.path, user + render_state(state))
+        user += newline
+    atomic_write(task.path, user + render_state(state).replace("\n", newline))
     return replace(task, state=state)
 
 
@@ -292,12 +310,20 @@ def new_task_text(fields: dict[str, Any], state: TaskState) -> str:
     return body + render_state(state)
 
 
+def _has_yaml_only_breaks(value: str) -> bool:
+    # NEL, LS and PS are line breaks to YAML, which folds them in every style but a
+    # double-quoted scalar (there they are escaped as \N, \L, \P).
+    return any(ch in value for ch in "\x85\u2028\u2029")
+
+
 class _TaskDumper(yaml.SafeDumper):
     """Multi-line text as a `|` block, so a runner-written file reads well in an editor."""
 
 
 def _represent_text(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
     style = "|" if "\n" in value else None
+    if _has_yaml_only_breaks(value):
+        style = '"'
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
 

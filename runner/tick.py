@@ -231,16 +231,28 @@ def find_or_create(
     return tasks.parse_task(home, path)
 
 
+def task_reference(description: str) -> str | None:
+    """The `<id>` of a DESCRIPTION whose first line is `task: <id>`, else None."""
+    match = _TASK_REF.match(description.lstrip("\ufeff"))
+    return match[1] if match else None
+
+
+def load_reference(home: Home, ref_id: str) -> tasks.Task:
+    """The hand-written task an event points at; raises when there is none."""
+    ref = tasks.load_task(home, tasks.check_task_id(ref_id))
+    if ref.is_occurrence:
+        raise RunnerError(f"task: {ref_id} must name a hand-written task")
+    return ref
+
+
 def task_fields(home: Home, occurrence: Occurrence) -> dict[str, Any]:
     """The user part of a new occurrence task (SPEC, "Task files")."""
     title = occurrence.title.strip() or None
     instructions = occurrence.description
     model = system = max_tokens = None
-    match = _TASK_REF.match(occurrence.description.lstrip("\ufeff"))
-    if match:
-        ref = tasks.load_task(home, tasks.check_task_id(match[1]))
-        if ref.is_occurrence:
-            raise RunnerError(f"task: {match[1]} must name a hand-written task")
+    ref_id = task_reference(occurrence.description)
+    if ref_id is not None:
+        ref = load_reference(home, ref_id)
         instructions = ref.instructions
         model, system, max_tokens = ref.model, ref.system, ref.max_tokens
         title = title or ref.title

@@ -6,7 +6,7 @@ values and the line of every top-level key, so errors can say `path:line: messag
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,8 @@ class Mapping:
     values: dict[str, Any]
     lines: dict[str, int]  # 1-based line of each top-level key
     child_lines: dict[str, dict[str, int]]  # lines of keys in nested mappings
+    # For a list value: each item's line and the lines of its keys (calendars: [...]).
+    item_lines: dict[str, list[tuple[int, dict[str, int]]]] = field(default_factory=dict)
 
 
 def load_mapping(path: Path, text: str, error: type[FileError] = FileError) -> Mapping:
@@ -47,6 +49,7 @@ def load_mapping(path: Path, text: str, error: type[FileError] = FileError) -> M
         loader.dispose()
     lines: dict[str, int] = {}
     child_lines: dict[str, dict[str, int]] = {}
+    item_lines: dict[str, list[tuple[int, dict[str, int]]]] = {}
     for key_node, value_node in node.value:
         key = str(key_node.value)
         if key in lines:
@@ -54,6 +57,16 @@ def load_mapping(path: Path, text: str, error: type[FileError] = FileError) -> M
         lines[key] = key_node.start_mark.line + 1
         if isinstance(value_node, yaml.MappingNode):
             child_lines[key] = {str(k.value): k.start_mark.line + 1 for k, _ in value_node.value}
+        elif isinstance(value_node, yaml.SequenceNode):
+            item_lines[key] = [
+                (
+                    item.start_mark.line + 1,
+                    {str(k.value): k.start_mark.line + 1 for k, _ in item.value}
+                    if isinstance(item, yaml.MappingNode)
+                    else {},
+                )
+                for item in value_node.value
+            ]
     if not isinstance(data, dict):  # pragma: no cover - guarded by the node check
         raise error(path, 1, "expected a mapping")
-    return Mapping({str(k): v for k, v in data.items()}, lines, child_lines)
+    return Mapping({str(k): v for k, v in data.items()}, lines, child_lines, item_lines)

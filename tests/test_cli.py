@@ -119,3 +119,14 @@ def test_no_traceback_on_corrupt_log(home: Home) -> None:
     result = cli(home, "log", "hello")
     assert result.returncode == 1
     assert f"{path}:1: not a JSON record" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_list_keeps_a_task_whose_log_is_corrupt(home: Home) -> None:
+    cli(home, "run", "hello")
+    path = home.logs / "hello.jsonl"
+    path.write_text("garbage\n" + path.read_text())
+    result = cli(home, "list", "--json")
+    assert result.returncode == 0
+    [row] = json.loads(result.stdout)["tasks"]
+    assert row["id"] == "hello" and row["status"] == "completed"
+    assert result.stderr.count(f"{path}:1: not a JSON record") == 1

@@ -9,7 +9,7 @@ from runner import executor, logs, tasks
 from runner.brain import BrainReply, BrainRequest, SummaryRequest, TextSink, Usage
 from runner.brain.offline import OfflineBrain
 from runner.clock import FakeClock
-from runner.errors import BrainError, UsageError
+from runner.errors import BrainError, LogCorruptError, UsageError
 from runner.home import Home
 from runner.locks import try_series_lock
 from runner.settings import Settings
@@ -184,3 +184,13 @@ def test_keyboard_interrupt_never_leaves_running(home: Home, clock: FakeClock) -
     assert state.status == "failed" and state.error == "interrupted"
     [record] = logs.read_log(home, "hello").executions
     assert record["error"] == "interrupted"
+
+
+def test_unreadable_log_does_not_leave_the_task_running(home: Home, clock: FakeClock) -> None:
+    executor.run_task(home, Settings(), "hello", OfflineBrain(), clock)
+    path = home.logs / "hello.jsonl"
+    path.write_text("garbage\n" + path.read_text())
+    with pytest.raises(LogCorruptError):
+        executor.run_task(home, Settings(), "hello", OfflineBrain(), clock)
+    state = tasks.load_task(home, "hello").state
+    assert state.status == "completed" and state.attempts == 1

@@ -390,3 +390,25 @@ def test_byte_order_mark_and_uidless_events(home: Home) -> None:
     found = occurrences_between(calendars, utc(2026, 11, 26), utc(2026, 11, 27))
     assert [o.uid for o in found] == ["with-bom"]
     assert [(p.line, p.message) for p in calendars.problems] == [(4, "event without UID skipped")]
+
+
+def test_check_reports_an_event_pointing_at_a_missing_task(home: Home) -> None:
+    body = "BEGIN:VEVENT\nUID:{u}\nDTSTART:20261126T090000Z\nSUMMARY:{u}\n{d}END:VEVENT"
+    write_ics(
+        home,
+        "refs.ics",
+        "\n".join(
+            [
+                body.format(u="good", d="DESCRIPTION:task: hello\\nmore\n"),
+                body.format(u="dangling", d="DESCRIPTION:task: no-such-task\n"),
+                body.format(u="../../evil", d="DESCRIPTION:task: ../../secret\n"),
+            ]
+        ),
+    )
+    path = str(home.calendars / "agent" / "refs.ics")
+    found = sorted(str(p) for p in check_home(home).problems)
+    assert found == [
+        f"{path}:14: event {keys.series_key('dangling')}: no such task: no-such-task"
+        f" (looked for {home.tasks / 'no-such-task.yaml'})",
+        f"{path}:20: event {keys.series_key('../../evil')}: invalid task id '../../secret'",
+    ]

@@ -147,3 +147,20 @@ END:VEVENT
     assert berlin and {t[:8] for t in berlin} == {"09:15:00"}
     assert allday and {t[:8] for t in allday} == {"07:45:00"}
     assert all(t[8:] in ("+01:00", "+02:00") for t in berlin + allday)
+
+
+def test_calendar_text_cannot_break_rows_or_reach_the_terminal(home: Home) -> None:
+    start = (datetime.now(UTC) + timedelta(hours=2)).strftime("%Y%m%dT%H%M%SZ")
+    hostile = "Daily\\nbriefing \x1b]0;owned\x07\x1b[2J"
+    write_calendar(
+        home,
+        f"BEGIN:VEVENT\nUID:esc\nDTSTART:{start}\nSUMMARY:{hostile}\nEND:VEVENT\n",
+    )
+    result = cli(home, "next", "--days", "1")
+    assert result.returncode == 0, result.stderr
+    assert "\x1b" not in result.stdout and "\x07" not in result.stdout
+    [_header, row] = result.stdout.splitlines()
+    assert "Daily briefing \\x1b]0;owned\\x07\\x1b[2J" in row
+    # The exact title stays in the JSON document.
+    [item] = json.loads(cli(home, "next", "--days", "1", "--json").stdout)["occurrences"]
+    assert item["title"] == "Daily\nbriefing \x1b]0;owned\x07\x1b[2J"

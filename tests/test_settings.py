@@ -79,6 +79,9 @@ def test_unquoted_time_of_day_is_understood(tmp_path: Path) -> None:
     assert load_settings(write(tmp_path, "all_day_at: 9:15\n")).all_day_at == time(9, 15)
 
 
+CALS = "calendars:\n  - name: a\n    url: http://127.0.0.1:1/a/\n  - name: b\n    url: http://127.0.0.1:1/b/\n"
+
+
 @pytest.mark.parametrize(
     ("text", "line", "words"),
     [
@@ -89,6 +92,12 @@ def test_unquoted_time_of_day_is_understood(tmp_path: Path) -> None:
         ("workers: 0\n", 1, "workers"),
         ("retries: [\n", 2, "invalid YAML"),
         ("compression:\n  keep_recent: -1\n", 2, "compression.keep_recent"),
+        ("brain:\n  timeout: 0s\n", 2, "brain.timeout must be longer than zero"),
+        ("sync_every: 0m\n", 1, "sync_every must be longer than zero"),
+        (CALS + "    password: hunter2\n", 6, "unknown key 'password' in calendars[1]"),
+        (CALS + "    username: 5\n", 6, "calendars[1].username"),
+        (CALS.replace("name: b", "name: a"), 4, "calendar name 'a' is used twice"),
+        (CALS.replace("name: b", "name: ../b"), 4, "plain folder name"),
     ],
 )
 def test_errors_name_file_and_line(tmp_path: Path, text: str, line: int, words: str) -> None:

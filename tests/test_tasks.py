@@ -55,6 +55,9 @@ def test_explicit_key(home: Home) -> None:
         ("- just\n- a list\n", 1, "expected a mapping"),
         ("instructions: x\ninstructions: y\n", 2, "duplicate key"),
         ("title: t\ninstructions: '   '\n", 2, "'instructions' is empty"),
+        ("instructions: x\n# runner state\nsession_id: [a]\n", 3, "'session_id' must be text"),
+        ("instructions: x\ncaldav_uid: {a: b}\n", 2, "'caldav_uid' must be text, not dict"),
+        ("instructions: x\nstarted:\n  - 1\n", 2, "'started' must be text, not list"),
     ],
 )
 def test_errors_name_the_line(home: Home, text: str, line: int, words: str) -> None:
@@ -178,7 +181,13 @@ def test_state_update_keeps_the_file_mode(home: Home) -> None:
 
 @pytest.mark.parametrize(
     "instructions",
-    ["one line", "line one\nline two: yes\n  indented\n", "trailing space \nx", "a\n\n\nb\n"],
+    [
+        "one line",
+        "line one\nline two: yes\n  indented\n",
+        "trailing space \nx",
+        "a\n\n\nb\n",
+        "calendar text\x85with a NEL\u2028and separators\u2029",
+    ],
 )
 def test_runner_written_text_round_trips(home: Home, instructions: str) -> None:
     text = tasks.new_task_text({"title": "T", "instructions": instructions}, tasks.TaskState())
@@ -186,3 +195,35 @@ def test_runner_written_text_round_trips(home: Home, instructions: str) -> None:
         assert "instructions: |" in text  # readable in an editor
     write(home, "s-12345678/20261126", text)
     assert tasks.load_task(home, "s-12345678/20261126").instructions == instructions
+
+
+def test_crlf_user_part_stays_byte_for_byte(home: Home) -> None:
+    user = b"# saved on Windows\r\ntitle: T\r\ninstructions: |\r\n  do it\r\n"
+    path = home.tasks / "t.yaml"
+    path.write_bytes(user)
+    task = tasks.load_task(home, "t")
+    tasks.write_state(task, replace(task.state, status="running", attempts=1))
+    tasks.write_state(tasks.load_task(home, "t"), replace(task.state, status="completed"))
+    data = path.read_bytes()
+    assert data.startswith(user + b"# runner state\r\nstatus: completed\r\n")
+    assert data.count(b"# runner state") == 1 and b"\n" not in data.replace(b"\r\n", b"")
+    assert tasks.load_task(home, "t").state.status == "completed"
+
+
+@pytest.mark.parametrize("rel", ["work/review.yaml", "archive.yaml", "x/archive.yaml"])
+def test_a_file_no_task_id_can_name_is_reported(home: Home, rel: str) -> None:
+    path = home.tasks / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("instructions: hi\nkey: fine\n")
+    with pytest.raises(TaskFileError) as info:
+        tasks.parse_task(home, path)
+    assert str(info.value).startswith(f"{path}:1: ")
+
+
+def test_state_error_with_yaml_only_line_breaks_round_trips(home: Home) -> None:
+    write(home, "t", "instructions: x\n")
+    task = tasks.load_task(home, "t")
+    error = "server said: a\x85b\u2028# runner state\u2029status: completed"
+    tasks.write_state(task, replace(task.state, status="failed", error=error))
+    again = tasks.load_task(home, "t")
+    assert again.state.error == error and again.state.status == "failed"

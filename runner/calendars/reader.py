@@ -422,4 +422,33 @@ def check_calendars(home: Home) -> tuple[int, list[Problem]]:
     except RunnerError:  # reported by the settings check; check files with defaults
         settings = Settings()
     calendars = load_calendars(home, settings)
-    return len(calendars.files), calendars.problems
+    problems = calendars.problems
+    for cfile in calendars.files:
+        problems.extend(_reference_problems(home, cfile))
+    return len(calendars.files), problems
+
+
+def _reference_problems(home: Home, cfile: CalendarFile) -> list[Problem]:
+    """An event saying `task: <id>` whose task is missing: tick would warn every time."""
+    from ..errors import FileError
+    from ..keys import series_key
+    from ..tick import load_reference, task_reference  # lazy: tick imports this module
+
+    found: list[Problem] = []
+    lines: _Lines | None = None
+    for uid, event in cfile.parsed().masters.items():
+        ref_id = task_reference(str(event.get("DESCRIPTION") or ""))
+        if ref_id is None:
+            continue
+        try:
+            load_reference(home, ref_id)
+        except FileError:
+            continue  # a broken task file: the task check reports it
+        except RunnerError as exc:
+            if lines is None:
+                lines = _Lines(cfile.path.read_bytes().decode("utf-8-sig", "replace"))
+            line = lines.of_event(uid, "DESCRIPTION")
+            # The series key, not the UID: calendar text is not echoed raw to a terminal.
+            where = f"event {series_key(uid)}"
+            found.append(Problem(str(cfile.path), line, f"{where}: {exc.message}"))
+    return found

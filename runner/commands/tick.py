@@ -7,7 +7,7 @@ import click
 
 from ..brain import choose_provider, make_brain
 from ..cli import Context, pass_ctx
-from ..render import emit_json, notice, tokens_text
+from ..render import emit_json, notice, plain, tokens_text
 from ..tick import tick
 
 
@@ -21,7 +21,7 @@ def command(ctx: Context, as_json: bool) -> None:
 
     def show(kind: str, data: dict[str, Any]) -> None:
         if kind == "fired":
-            notice(f"fired     {data['task']}  {data['title']}")
+            notice(f"fired     {data['task']}  {plain(str(data['title']))}")
         elif kind == "finished":
             usage = tokens_text(data.get("usage") or {})
             error = f"  error: {data['error']}" if data.get("error") else ""

@@ -37,6 +37,7 @@ from .check import Problem
 from .clock import Clock, utc_iso
 from .errors import RunnerError, UsageError
 from .home import Home
+from .keys import session_id
 from .schedule import occurrences_between
 from .settings import Settings
 from .watcher import ChangeBuffer, FileWatcher
@@ -338,15 +339,15 @@ class Watch:
         running = sorted(pool.running_keys())
         if not running:
             return []
-        if pool.wait_idle(self.settings.shutdown_grace, abort=lambda: self._signals > 1):
-            return []
-        stuck = sorted(pool.running_keys())
-        # The executor records each cancelled run as failed/`interrupted` under its
-        # series lock (so it is retried); the workers then end their series.
-        brain.cancel()
-        if not pool.wait_idle(DRAIN):
-            log.warning("runs still busy at exit: %s", ", ".join(sorted(pool.running_keys())))
-        return stuck
+        if not pool.wait_idle(self.settings.shutdown_grace, abort=lambda: self._signals > 1):
+            # The executor records each cancelled run as failed/`interrupted` under its
+            # series lock (so it is retried); the workers then end their series.
+            brain.cancel()
+            if not pool.wait_idle(DRAIN):
+                busy = ", ".join(sorted(pool.running_keys()))
+                log.warning("runs still busy at exit: %s", busy)
+        # A run refused before its call started is interrupted too, not only a cut one.
+        return [key for key in running if session_id(key) in brain.interrupted_sessions]
 
 
 def release_memory() -> None:

@@ -63,6 +63,9 @@ class CancellableBrain:
         self._cancelled = False
         self._refusing = False
         self._waiting: set[threading.Event] = set()
+        # Session ids of the runs this wrapper refused or cut off: at shutdown these
+        # are the interrupted series, whether the signal came before or during a call.
+        self.interrupted_sessions: set[str] = set()
 
     @property
     def cancelled(self) -> bool:
@@ -83,10 +86,12 @@ class CancellableBrain:
         for done in waiting:
             done.set()
 
-    def _call(self, fn: Callable[[], BrainReply]) -> BrainReply:
+    def _call(self, fn: Callable[[], BrainReply], session: str | None = None) -> BrainReply:
         done = threading.Event()
         with self._lock:
             if self._cancelled or self._refusing:
+                if session is not None:
+                    self.interrupted_sessions.add(session)
                 raise Cancelled()
             self._waiting.add(done)
         box: list[BrainReply] = []
@@ -110,10 +115,13 @@ class CancellableBrain:
             return box[0]
         if failure:
             raise failure[0]
+        if session is not None:
+            with self._lock:
+                self.interrupted_sessions.add(session)
         raise Cancelled()
 
     def complete(self, request: BrainRequest, on_text: TextSink | None = None) -> BrainReply:
-        return self._call(lambda: self.inner.complete(request, on_text))
+        return self._call(lambda: self.inner.complete(request, on_text), request.session_id)
 
     def count_tokens(self, request: BrainRequest) -> int:
         return self.inner.count_tokens(request)

@@ -101,7 +101,12 @@ def _setup_logging(debug: bool) -> None:
 def cli(ctx: click.Context, home: Path | None, debug: bool) -> None:
     """A calendar-driven, local-first agent runner."""
     _setup_logging(debug)
-    ctx.obj = Context(resolve_home(home), debug)
+    resolved = resolve_home(home)
+    ctx.obj = Context(resolved, debug)
+    if ctx.invoked_subcommand not in (None, "init") and not resolved.root.is_dir():
+        # A typo in --home must not look like an empty home that succeeded.
+        render.notice(f"runner: no home at {resolved.root} (create one with `runner init`)")
+        sys.exit(2)
 
 
 pass_ctx = click.make_pass_decorator(Context)

@@ -35,10 +35,21 @@ def test_home_from_environment_and_option(tmp_path: Path) -> None:
     assert by_env.returncode == 0, by_env.stderr
     assert json.loads(by_env.stdout)["home"] == str(env_home)
     other = tmp_path / "other"
+    other.mkdir()
     by_option = subprocess.run(
         [*run, "--home", str(other), "list", "--json"], capture_output=True, text=True, env=env
     )
     assert json.loads(by_option.stdout)["home"] == str(other)  # --home wins
+
+
+def test_a_missing_home_is_an_error_not_an_empty_success(tmp_path: Path) -> None:
+    typo = tmp_path / "typo"
+    for command in (["list"], ["run", "hello"], ["tick"], ["check"]):
+        result = cli(typo, *command)
+        assert result.returncode == 2, command
+        assert f"no home at {typo}" in result.stderr
+    assert not typo.exists()
+    assert cli(typo, "init").returncode == 0 and (typo / "tasks").is_dir()
 
 
 def test_run_streams_to_stdout_and_notices_to_stderr(home: Home) -> None:

@@ -4,6 +4,7 @@ the user's real home or the network (ANTHROPIC_* are cleared)."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -56,3 +57,26 @@ def cli(
         input=input,
         check=False,
     )
+
+
+def kill_at(home: Home, point: str, *args: str) -> None:
+    """Run the CLI until it reports `point` (runner/testpause.py), then SIGKILL it there."""
+    env = {**os.environ, "RUNNER_TEST_PAUSE": point}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "runner", "--home", str(home.root), *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert proc.stderr is not None
+    try:
+        for line in proc.stderr:  # blocks until the pause point (or the process ends)
+            if line.strip() == f"PAUSED {point}":
+                break
+        else:
+            pytest.fail(f"the process never reached {point}")
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL

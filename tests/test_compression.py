@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
-import subprocess
-import sys
 import threading
 from datetime import UTC, datetime
 from typing import Any
@@ -23,7 +19,7 @@ from runner.home import Home
 from runner.locks import try_series_lock
 from runner.settings import BrainSettings, CompressionSettings, Settings, load_settings
 
-from .conftest import cli
+from .conftest import cli, kill_at
 from .fake_anthropic import FakeAnthropic, Reply
 
 LOCKER = "The locker code is 4711"
@@ -504,29 +500,6 @@ def test_compress_on_an_imported_log_counts_tokens_through_the_api(
 
 
 # -- crash safety: SIGKILL a real process at each step ----------------------------------
-
-
-def kill_at(home: Home, point: str, *args: str) -> None:
-    """Run the CLI until it reports `point`, then SIGKILL it there."""
-    env = {**os.environ, "RUNNER_TEST_PAUSE": point}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "runner", "--home", str(home.root), *args],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    assert proc.stderr is not None
-    try:
-        for line in proc.stderr:  # blocks until the pause point (or the process ends)
-            if line.strip() == f"PAUSED {point}":
-                break
-        else:
-            pytest.fail(f"the process never reached {point}")
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        proc.wait(timeout=30)
-    assert proc.returncode == -signal.SIGKILL
 
 
 POINTS = [

@@ -3,38 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-
-import pytest
 
 from runner.home import Home
 
-from .conftest import cli
-
-
-def run_until_paused(home: Home, task_id: str, point: str) -> None:
-    env = {**os.environ, "RUNNER_TEST_PAUSE": point}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "runner", "--home", str(home.root), "run", task_id],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    assert proc.stderr is not None
-    try:
-        for line in proc.stderr:  # block until the process reports the pause point
-            if line.strip() == f"PAUSED {point}":
-                break
-        else:
-            pytest.fail(f"the run never reached {point}")
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        proc.wait(timeout=30)
-    assert proc.returncode == -signal.SIGKILL
+from .conftest import cli, kill_at
 
 
 def all_records(home: Home, key: str) -> list[dict[str, object]]:
@@ -46,7 +18,7 @@ def all_records(home: Home, key: str) -> list[dict[str, object]]:
 
 def test_kill_mid_execution_then_next_command_recovers(home: Home) -> None:
     cli(home, "run", "hello")  # one earlier completed run
-    run_until_paused(home, "hello", "executor-before-brain")
+    kill_at(home, "executor-before-brain", "run", "hello")
     assert "status: running" in (home.tasks / "hello.yaml").read_text()
     listed = cli(home, "list", "--json")  # the next command that touches it
     assert listed.returncode == 0, listed.stderr
@@ -67,7 +39,7 @@ def test_kill_mid_execution_then_next_command_recovers(home: Home) -> None:
 
 
 def test_kill_between_record_and_state_is_not_doubled(home: Home) -> None:
-    run_until_paused(home, "hello", "executor-after-append")
+    kill_at(home, "executor-after-append", "run", "hello")
     records = all_records(home, "hello")
     assert [r["status"] for r in records] == ["completed"]
     result = cli(home, "run", "hello", "--json")  # recovers first, then runs again

@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import OUT, machine
-from runner import compression, executor, logs, tasks
+from runner import executor, logs, tasks
 from runner.brain import BrainReply, BrainRequest, TextSink
 from runner.brain.offline import OfflineBrain, estimate_tokens
 from runner.clock import FakeClock
@@ -147,7 +147,7 @@ def archived_home(name: str, archived: int) -> tuple[Home, tasks.Task]:
             "usage": {"input_tokens": 3000, "output_tokens": 300},
             "error": None,
         }
-        lines.append(compression.record_line(record))
+        lines.append(logs.record_line(record))
     home.archive.mkdir(parents=True, exist_ok=True)
     logs.archive_path(home, KEY).write_text("\n".join(lines) + "\n", encoding="utf-8")
     header = {
@@ -158,7 +158,7 @@ def archived_home(name: str, archived: int) -> tuple[Home, tasks.Task]:
         "usage": {"input_tokens": 3000 * archived, "output_tokens": 300 * archived},
         "text": "Standing instructions: write the daily briefing.\n" * 50,
     }
-    live = [compression.record_line(header)]
+    live = [logs.record_line(header)]
     for n in range(5):
         recent = {
             "type": "execution",
@@ -169,7 +169,7 @@ def archived_home(name: str, archived: int) -> tuple[Home, tasks.Task]:
             "response": "A long answer. " * 800,
             "usage": {"input_tokens": 20000, "output_tokens": 3000},
         }
-        live.append(compression.record_line(recent))
+        live.append(logs.record_line(recent))
     logs.log_path(home, KEY).write_text("\n".join(live) + "\n", encoding="utf-8")
     return home, tasks.load_task(home, task_id)
 

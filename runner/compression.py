@@ -298,13 +298,13 @@ def compress_locked(
     archive = logs.archive_path(home, key)
     logs.set_aside_torn_tail(archive)
     for number, record in enumerate(older):
-        append_line(archive, record_line(record))
+        append_line(archive, logs.record_line(record))
         if number == 0:
             pause_point("compress-archive-partial")
     pause_point("compress-after-archive")
 
     # 2. Then the live log, atomically: the old one stands until the new one is durable.
-    body = "".join(record_line(r) + "\n" for r in [header, *recent])
+    body = "".join(logs.record_line(r) + "\n" for r in [header, *recent])
     atomic_write(live, body, before_replace=lambda: pause_point("compress-before-replace"))
     pause_point("compress-after-replace")
 
@@ -377,11 +377,6 @@ def summary_record(
         "usage": totals,
         "text": text,
     }
-
-
-def record_line(record: dict[str, Any]) -> str:
-    """One record as a log line, in the format logs.append_record writes."""
-    return json.dumps(record, ensure_ascii=False, separators=(", ", ": "))
 
 
 def _remove_stale_temps(live: Path) -> None:

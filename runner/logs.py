@@ -67,7 +67,12 @@ def append_record(home: Home, key: str, record: dict[str, Any]) -> None:
     """Append one record; the caller holds the series lock."""
     path = log_path(home, key)
     set_aside_torn_tail(path)
-    append_line(path, json.dumps(record, ensure_ascii=False, separators=(", ", ": ")))
+    append_line(path, record_line(record))
+
+
+def record_line(record: dict[str, Any]) -> str:
+    """One record as one log line (no newline: JSON escapes any in the text)."""
+    return json.dumps(record, ensure_ascii=False, separators=(", ", ": "))
 
 
 def set_aside_torn_tail(path: Path) -> None:

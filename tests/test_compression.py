@@ -489,7 +489,7 @@ def test_compress_on_an_imported_log_counts_tokens_through_the_api(
     run_hello(home, settings_with(), RecordingBrain(), clock, 3)
     path = logs.log_path(home, "hello")
     imported = [{**r, "usage": {}} for r in logs.read_log(home, "hello").executions]
-    path.write_text("".join(compression.record_line(r) + "\n" for r in imported))
+    path.write_text("".join(logs.record_line(r) + "\n" for r in imported))
     with SummarizingFake() as server:
         brain = anthropic_brain(server, monkeypatch, settings)
         server.queue_count(1234)
@@ -569,7 +569,7 @@ def test_log_all_shows_each_record_once_after_a_crash_duplicated_the_archive(
     archive = logs.archive_path(home, "hello")
     with archive.open("a", encoding="utf-8") as handle:
         for record in [*live.executions[:3], *live.executions[:3]]:
-            handle.write(compression.record_line(record) + "\n")
+            handle.write(logs.record_line(record) + "\n")
     ids = [str(r["id"]) for r in logs.read_archive(home, "hello")[:3]] + [
         str(r["id"]) for r in live.executions
     ]

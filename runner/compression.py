@@ -310,7 +310,9 @@ def compress_locked(
 
     with contextlib.suppress(FileNotFoundError):
         failure_path(home, key).unlink()
-    log.info(
+    # After a run this is the only word of it; `runner compress` prints its own answer.
+    log.log(
+        logging.DEBUG if reason == "asked" else logging.INFO,
         "%s: compressed %d execution(s) into the summary header (covers %d); kept %d",
         key,
         len(older),

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from .errors import SettingsError
 from .yamlload import load_mapping
@@ -197,6 +198,12 @@ def load_settings(path: Path) -> Settings:
             for opt in ("url", "username", "password_env", "password_cmd"):
                 if opt in item and item[opt] is not None:
                     c.text(item[opt], f"{where}.{opt}", sub.get(opt, at))
+            if item.get("url") and urlsplit(item["url"]).password is not None:
+                # Secrets never live in runner.yaml (SPEC): say so without echoing it.
+                raise c.fail(
+                    sub.get("url", at),
+                    f"{where}.url must not contain a password: use password_env or password_cmd",
+                )
             cals.append(
                 CalendarSettings(
                     name=name,

@@ -95,6 +95,11 @@ CALS = "calendars:\n  - name: a\n    url: http://127.0.0.1:1/a/\n  - name: b\n  
         ("brain:\n  timeout: 0s\n", 2, "brain.timeout must be longer than zero"),
         ("sync_every: 0m\n", 1, "sync_every must be longer than zero"),
         (CALS + "    password: hunter2\n", 6, "unknown key 'password' in calendars[1]"),
+        (
+            "calendars:\n  - name: a\n    url: https://me:hunter2@dav.example.com/a/\n",
+            3,
+            "calendars[0].url must not contain a password",
+        ),
         (CALS + "    username: 5\n", 6, "calendars[1].username"),
         (CALS.replace("name: b", "name: a"), 4, "calendar name 'a' is used twice"),
         (CALS.replace("name: b", "name: ../b"), 4, "plain folder name"),
@@ -108,3 +113,4 @@ def test_errors_name_file_and_line(tmp_path: Path, text: str, line: int, words: 
     assert words in str(info.value)
     assert str(info.value).startswith(f"{path}:{line}: ")
     assert info.value.exit_code == 2
+    assert "hunter2" not in str(info.value)  # a secret is never echoed

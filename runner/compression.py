@@ -120,15 +120,7 @@ def context_request(contents: logs.LogContents, settings: Settings) -> BrainRequ
 
 
 def turns(records: list[dict[str, Any]]) -> tuple[PriorTurn, ...]:
-    return tuple(
-        PriorTurn(
-            instructions=str(r.get("instructions") or ""),
-            response=r.get("response"),
-            status=str(r.get("status")),
-            error=r.get("error"),
-        )
-        for r in records
-    )
+    return tuple(PriorTurn.from_record(r) for r in records)
 
 
 def recorded_context_tokens(contents: logs.LogContents) -> int | None:

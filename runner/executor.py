@@ -61,15 +61,7 @@ def prompt_for(task: tasks.Task) -> str:
 
 
 def history_from(contents: logs.LogContents) -> tuple[PriorTurn, ...]:
-    return tuple(
-        PriorTurn(
-            instructions=str(r.get("instructions") or ""),
-            response=r.get("response"),
-            status=str(r.get("status")),
-            error=r.get("error"),
-        )
-        for r in contents.executions
-    )
+    return tuple(PriorTurn.from_record(r) for r in contents.executions)
 
 
 def build_request(task: tasks.Task, settings: Settings, contents: logs.LogContents) -> BrainRequest:

@@ -37,6 +37,10 @@ _AFTER = timedelta(hours=2)
 # from it (the watch loop asks often; `next` and `tick` ask similar windows).
 _HORIZON_BEFORE = timedelta(days=3)  # tick.py's cancellation check looks this far back
 _HORIZON_AFTER = timedelta(days=8)
+# One series may not expand to more than this over a horizon (12 to 20 days): a
+# minutely event is at most ~29,000; a FREQ=SECONDLY typo (over a million) would
+# stall every reader for minutes, the watch loop included.
+MAX_PER_SERIES = 50_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +135,9 @@ def _expand(
     for series in parsed.series:
         items: list[Occurrence] = []
         try:
-            for occurrence in series.between(lo, hi):
+            for count, occurrence in enumerate(series.between(lo, hi)):
+                if count >= MAX_PER_SERIES:
+                    raise ValueError(f"more than {MAX_PER_SERIES} in {(hi - lo).days} days")
                 component = occurrence.as_component(False)
                 item = _occurrence(
                     cfile, parsed.masters, component, calendars, shared, parsed.moves

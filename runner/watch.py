@@ -31,13 +31,15 @@ from types import FrameType
 from typing import Any
 
 from . import tick
-from .brain import choose_provider, make_brain
+from .brain import Brain, choose_provider, make_brain
 from .calendars.reader import CalendarCache, Calendars, calendar_refs
 from .check import Problem
+from .claims import SeriesBook
 from .clock import Clock, utc_iso
 from .errors import RunnerError, UsageError
 from .home import Home
 from .keys import session_id
+from .plan import WAIT, verdict
 from .schedule import occurrences_between
 from .settings import Settings
 from .watcher import ChangeBuffer, FileWatcher
@@ -86,8 +88,12 @@ class WatchLoop:
         self._rescan = True
         self._next_rescan = 0.0
         self._replan = False  # a finished run asks for a new plan
+        # Guards _deferred: a worker's run_finished must not slip between a refused
+        # submit and the deferral it leads to, or the deferred work waits for a rescan.
+        # Reentrant: a submit may finish its run at once and report it (tests do).
+        self._lock = threading.RLock()
         self._deferred: set[str] = set()  # due while their series was still running
-        self._reported: set[str] = set()
+        self._reported: set[str] = set()  # the problems of the last plan
         self.plans = 0  # how many times plan_due ran (for tests and the bench)
 
     # -- inputs from other threads ------------------------------------------------
@@ -98,10 +104,12 @@ class WatchLoop:
         A new plan is needed only when more of that series came due while it ran, or
         when a run failed (its retry time is new). Otherwise the plan made at the due
         time still holds: re-planning after every run would cost a full plan per run.
+        Call it once the series can be submitted again (the pool has released it).
         """
-        if failed or key in self._deferred:
-            self._deferred.discard(key)
-            self._replan = True
+        with self._lock:
+            if failed or key in self._deferred:
+                self._deferred.discard(key)
+                self._replan = True
 
     def rescan_soon(self) -> None:
         self._rescan = True
@@ -170,23 +178,28 @@ class WatchLoop:
         assert self.calendars is not None
         self.plans += 1
         problems: list[Problem] = []
+        messages: list[str] = []
         try:
             for work in tick.plan_due(self.home, self.settings, self.calendars, now, problems):
-                if not self.submit(work):
-                    self._deferred.add(work.key)  # still running: planned when it ends
+                with self._lock:
+                    if not self.submit(work):
+                        self._deferred.add(work.key)  # still running: planned when it ends
             self.next_due = tick.next_wakeup(self.home, self.settings, self.calendars, now)
         except (RunnerError, OSError) as exc:
-            self._problem(str(exc))
+            messages.append(str(exc))
             self.next_due = now + timedelta(seconds=MAX_NAP)
         self.planned_at = now
-        for problem in [*self.calendars.problems, *problems]:
-            self._problem(str(problem))
+        messages.extend(str(problem) for problem in [*self.calendars.problems, *problems])
+        self._report(messages)
 
-    def _problem(self, message: str) -> None:
-        # A broken neighbour file is reported once, not on every plan, and never stops us.
-        if message not in self._reported:
-            self._reported.add(message)
-            self.emit("problem", {"message": message})
+    def _report(self, messages: list[str]) -> None:
+        # A broken neighbour file is reported once, not on every plan, and never stops
+        # us. Only the last plan's problems are remembered: the set stays small over
+        # days, and a file that is fixed and broken again is reported again.
+        for message in dict.fromkeys(messages):
+            if message not in self._reported:
+                self.emit("problem", {"message": message})
+        self._reported = set(messages)
 
     def _nap(self, now: datetime, mono: float) -> float:
         nap = MAX_NAP
@@ -270,21 +283,25 @@ class Watch:
 
         loop: WatchLoop
 
+        failed_runs: set[str] = set()  # series whose run left a new retry time
+
         def run_one(work: tick.SeriesWork) -> None:
-            failed = True
             try:
-                outcomes = tick.run_series(
-                    self.home, settings, work, brain, self.clock, on_event=self.emit
-                )
-                failed = not all(o.ok for o in outcomes)
+                if run_work(self.home, settings, work, brain, self.clock, self.emit):
+                    failed_runs.add(work.key)
             except (RunnerError, OSError) as exc:
+                # Nothing recorded, so no new retry time: an immediate re-plan would
+                # hit the same error in a tight loop. The next plan tries again.
                 self.emit("error", {"key": work.key, "message": str(exc)})
             finally:
-                loop.run_finished(work.key, failed)
                 if self.on_series_done is not None:
                     self.on_series_done(work.key)
 
         def done(key: str) -> None:
+            # Called by the pool after it released the series, so a re-plan can submit it.
+            failed = key in failed_runs
+            failed_runs.discard(key)
+            loop.run_finished(key, failed)
             self._wake.set()
 
         pool: SeriesPool[tick.SeriesWork] = SeriesPool(settings.workers, run_one, done)
@@ -348,6 +365,23 @@ class Watch:
                 log.warning("runs still busy at exit: %s", busy)
         # A run refused before its call started is interrupted too, not only a cut one.
         return [key for key in running if session_id(key) in brain.interrupted_sessions]
+
+
+def run_work(
+    home: Home, settings: Settings, work: tick.SeriesWork, brain: Brain, clock: Clock, emit: Emit
+) -> bool:
+    """Run one series' due work (in a worker); True when a retry time is new to the
+    loop: a run failed, or an occurrence planned as `running` turned out to be an
+    interrupted run (a crash), recovered as failed under the series lock."""
+    outcomes = tick.run_series(home, settings, work, brain, clock, on_event=emit)
+    if not all(o.ok for o in outcomes):
+        return True
+    ran = {o.task_id for o in outcomes}
+    left = [o for o in work.occurrences if o.task_id not in ran]
+    if not left:
+        return False
+    book, now = SeriesBook(home, work.key), clock.now()
+    return any(verdict(home, settings, book, o, now)[0] == WAIT for o in left)
 
 
 def release_memory() -> None:

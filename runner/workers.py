@@ -224,8 +224,9 @@ class SeriesPool(Generic[W]):
                 self._run(work)
             except Cancelled:
                 pass  # recorded as interrupted by the executor
-            except Exception:
-                log.exception("a run of series %s failed unexpectedly", work.key)
+            except Exception as exc:
+                # The operator's stderr shows the message only: name what went wrong.
+                log.exception("a run of series %s failed unexpectedly: %r", work.key, exc)
             finally:
                 with self._lock:
                     self._busy.discard(work.key)

@@ -216,3 +216,28 @@ def test_caldav_events_are_synced_in_the_background_and_fired(
     done = w.wait_for("finished", key=key, task=f"{key}/{stamp(when)}")
     assert done["status"] == "completed" and done["calendar"] == "agent"
     assert w.stop() == 0
+
+
+def test_a_series_that_cannot_start_is_not_retried_in_a_busy_loop(
+    home: Home, watch: Callable[..., WatchProcess]
+) -> None:
+    # A file where the series folder belongs (as a full disk or a read-only folder
+    # would): the run fails before anything is recorded. The loop reports it and tries
+    # again at its next plan, not hundreds of times a second.
+    agent = home.calendars / "agent"
+    agent.mkdir()
+    blocker = home.tasks / series_key("blocked@e2e")
+    blocker.write_text("in the way\n", encoding="utf-8")
+    w = watch()
+    (agent / "blocked.ics").write_text(event_ics("blocked@e2e", soon(0)), encoding="utf-8")
+    w.wait_for("error", key=series_key("blocked@e2e"))
+    # Meanwhile another series runs, and its due time is a new plan (a new try).
+    (agent / "other.ics").write_text(event_ics("other@e2e", soon(1)), encoding="utf-8")
+    w.wait_for("finished", key=series_key("other@e2e"))
+    blocker.unlink()
+    # Any new plan (here: a new file) tries the blocked series again.
+    (agent / "later.ics").write_text(event_ics("later@e2e", soon(60)), encoding="utf-8")
+    assert w.wait_for("finished", key=series_key("blocked@e2e"))["status"] == "completed"
+    errors = [e for e in w.seen if e["event"] == "error"]
+    assert 1 <= len(errors) <= 5
+    assert w.stop() == 0

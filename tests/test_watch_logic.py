@@ -9,21 +9,24 @@ offline brain, on real files in a tmp home.
 from __future__ import annotations
 
 import json
+import threading
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from runner import tick
+from runner import schedule, tasks, tick
 from runner.brain.offline import OfflineBrain
 from runner.calendars.reader import CalendarCache
 from runner.clock import FakeClock, parse_utc_iso, utc_iso
 from runner.home import Home
 from runner.keys import series_key
 from runner.localzone import local_zone
+from runner.schedule import occurrences_between
 from runner.settings import Settings
-from runner.watch import MAX_NAP, WatchLoop
+from runner.watch import MAX_NAP, WatchLoop, run_work
 
 
 def ics(
@@ -74,11 +77,9 @@ class Harness:
     def emit(self, kind: str, data: dict[str, Any]) -> None:
         self.events.append((kind, data, self.clock.now()))
 
-    def submit(self, work: tick.SeriesWork) -> bool:
-        outcomes = tick.run_series(
-            self.home, self.settings, work, self.brain, self.clock, self.emit
-        )
-        self.loop.run_finished(work.key, not all(o.ok for o in outcomes))
+    def submit(self, work: tick.SeriesWork) -> bool:  # as Watch's workers do
+        failed = run_work(self.home, self.settings, work, self.brain, self.clock, self.emit)
+        self.loop.run_finished(work.key, failed)
         return True
 
     def run_for(self, seconds: float) -> None:
@@ -338,3 +339,90 @@ def test_a_series_still_running_is_not_planned_on_every_wake(home: Home) -> None
     assert [w.key for w in handed] == [KEY]  # planned again as soon as it was free
     tick.run_series(home, h.settings, handed.pop(), h.brain, h.clock, h.emit)
     assert h.fired() == [f"{KEY}/20261126T090000Z", f"{KEY}/20261126T100000Z"]
+
+
+def test_a_run_ending_while_its_series_is_refused_is_not_lost(home: Home) -> None:
+    # The worker reports the end of a run (another thread) right after the pool refused
+    # the series' new work and before the loop noted it as deferred: the report must
+    # wait for the note, or the due occurrence waits for the next rescan.
+    hourly(home, "20261126T090000Z")
+    h = Harness(home, Settings(), at("2026-11-26T08:59:59+00:00"))
+    finisher: list[threading.Thread] = []
+
+    def busy(work: tick.SeriesWork) -> bool:
+        thread = threading.Thread(target=h.loop.run_finished, args=(work.key,))
+        finisher.append(thread)
+        thread.start()
+        thread.join(0.2)  # without the loop's lock the report lands here, too early
+        return False
+
+    h.loop.submit = busy
+    h.run_for(2)
+    assert finisher
+    finisher[0].join(5)
+    h.loop.submit = h.submit
+    h.run_for(1)
+    assert h.fired() == [f"{KEY}/20261126T090000Z"]
+
+
+def test_a_problem_fixed_and_back_is_reported_again(home: Home) -> None:
+    hourly(home, "20261126T090000Z")
+    broken = write_ics(home, "broken", "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\n")
+    h = Harness(home, Settings(), at("2026-11-26T08:00:00+00:00"))
+    h.run_for(1)
+    assert len(h.kinds("problem")) == 1
+    h.run_for(5)
+    assert len(h.kinds("problem")) == 1  # once, not on every plan
+    broken.unlink()
+    h.loop.rescan_soon()
+    h.run_for(1)
+    broken.write_text("BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\n", encoding="utf-8")
+    h.loop.rescan_soon()
+    h.run_for(1)
+    assert len(h.kinds("problem")) == 2
+
+
+def test_a_run_left_running_by_a_crash_is_retried_on_time(home: Home) -> None:
+    # The watch was killed mid-run; the restarted loop plans the task as `running`,
+    # recovers it as interrupted under the series lock, and must then plan its retry
+    # (30 s ± 20 % later), not leave it to the next rescan minutes away.
+    hourly(home, "20261126T090000Z")
+    h = Harness(home, Settings(), at("2026-11-26T09:00:02+00:00"))
+    calendars = CalendarCache(home).refresh(h.settings)
+    occurrence = occurrences_between(calendars, at("2026-11-26T09:00:00+00:00"), h.clock.now())[0]
+    task = tick.find_or_create(home, occurrence, h.clock)
+    started = utc_iso(h.clock.now())
+    tasks.write_state(task, replace(task.state, status="running", attempts=1, started=started))
+    handed: list[tick.SeriesWork] = []
+
+    def hand(work: tick.SeriesWork) -> bool:  # a worker takes it, later
+        handed.append(work)
+        return True
+
+    h.loop.submit = hand
+    h.loop.step()
+    assert [w.key for w in handed] == [KEY]
+    # The worker recovers it (the plan has already been made without it).
+    failed = run_work(home, h.settings, handed.pop(), h.brain, h.clock, h.emit)
+    h.loop.run_finished(KEY, failed)
+    assert h.fired() == []
+    h.loop.submit = h.submit
+    h.run_for(60)
+    assert h.fired() == [task.id]
+    assert h.log_tasks(KEY) == [task.id, task.id]  # interrupted, then the retry
+    assert h.statuses(KEY) == {"20261126T090000Z": "completed"}
+
+
+def test_a_series_with_too_many_occurrences_is_skipped_not_stalling_the_loop(
+    home: Home, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # FREQ=SECONDLY by mistake is a million occurrences per expansion: minutes of
+    # work for every reader. Over the cap the series is a problem; the others fire.
+    monkeypatch.setattr(schedule, "MAX_PER_SERIES", 1000, raising=False)
+    write_ics(home, "flood", ics("flood@test", "20261126T080000Z", "FREQ=MINUTELY"))
+    hourly(home, "20261126T090000Z")
+    h = Harness(home, Settings(), at("2026-11-26T08:59:58+00:00"))
+    h.run_for(5)
+    assert h.fired() == [f"{KEY}/20261126T090000Z"]
+    [problem] = h.kinds("problem")
+    assert "flood@test" in problem["message"] and "more than 1000 in" in problem["message"]

@@ -4,7 +4,9 @@ real inotify watcher, the worker pool and shutdown's cancellation at the brain."
 from __future__ import annotations
 
 import json
+import logging
 import os
+import queue
 import threading
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -180,6 +182,24 @@ def test_pool_runs_one_per_series_and_different_series_in_parallel() -> None:
     pool.close()
     assert sorted(ran) == ["a", "b"] and sorted(done) == ["a", "b"]
     assert not pool.submit(Work("c"))  # closed: no new work
+
+
+def test_pool_names_an_unexpected_error_and_goes_on(caplog: pytest.LogCaptureFixture) -> None:
+    done: queue.SimpleQueue[str] = queue.SimpleQueue()
+
+    def run(work: Work) -> None:
+        raise ValueError(f"boom in {work.key}")
+
+    pool: SeriesPool[Work] = SeriesPool(1, run, done.put)
+    with caplog.at_level(logging.ERROR, logger="runner"):
+        assert pool.submit(Work("a"))
+        assert done.get(timeout=10) == "a"
+        assert pool.submit(Work("a"))  # the series is free again
+        assert done.get(timeout=10) == "a"
+    pool.close()
+    # stderr shows a record's message only: it must say what went wrong
+    messages = [r.getMessage() for r in caplog.records if r.name == "runner"]
+    assert len(messages) == 2 and all("boom in a" in m for m in messages)
 
 
 class BlockingBrain:

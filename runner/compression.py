@@ -31,7 +31,7 @@ from .errors import BrainError, RunnerError, UsageError
 from .fsutil import append_line, atomic_write
 from .home import Home
 from .keys import check_key, session_id
-from .locks import Timeout, series_lock
+from .locks import acquire_waiting, series_lock
 from .settings import Settings
 from .testpause import pause_point
 
@@ -226,12 +226,7 @@ def compress(
     if not logs.log_path(home, key).exists():
         raise UsageError(f"no log named {key!r} (looked for {logs.log_path(home, key)})")
     lock = series_lock(home, key)
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        if on_wait is not None:
-            on_wait(f"waiting for a run of series {key} to finish")
-        lock.acquire()
+    acquire_waiting(lock, key, on_wait)
     try:
         if force:
             tokens = measure(logs.read_log(home, key), brain, settings)

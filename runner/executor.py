@@ -14,15 +14,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from filelock import FileLock
-
 from . import logs, tasks
 from .brain import Brain, BrainReply, BrainRequest, PriorTurn, TextSink, Usage
 from .clock import Clock, utc_iso
 from .compression import CompressResult, maybe_compress
 from .errors import BrainError, RunnerError
 from .home import Home
-from .locks import Timeout, series_lock, try_series_lock
+from .locks import acquire_waiting, series_lock, try_series_lock
 from .settings import Settings
 from .testpause import pause_point
 
@@ -157,15 +155,6 @@ def recover_if_interrupted(home: Home, task: tasks.Task, clock: Clock) -> Recove
         lock.release()
 
 
-def acquire(lock: FileLock, key: str, on_wait: Callable[[str], None] | None) -> None:
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        if on_wait is not None:
-            on_wait(f"waiting for another run of series {key} to finish")
-        lock.acquire()
-
-
 def run_task(
     home: Home,
     settings: Settings,
@@ -178,7 +167,7 @@ def run_task(
     """Execute `task_id` exactly once now. Raises for a task that cannot load."""
     task = tasks.load_task(home, task_id)
     lock = series_lock(home, task.key)
-    acquire(lock, task.key, on_wait)
+    acquire_waiting(lock, task.key, on_wait)
     try:
         return run_locked(home, settings, tasks.load_task(home, task_id), brain, clock, on_text)
     finally:

@@ -8,12 +8,14 @@ kernel releases when the holder dies, so a crashed run never leaves a stale lock
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from filelock import FileLock, Timeout
 
 from .home import Home
 from .keys import check_key
 
-__all__ = ["Timeout", "series_lock", "try_series_lock"]
+__all__ = ["Timeout", "acquire_waiting", "series_lock", "try_series_lock"]
 
 
 def series_lock(home: Home, key: str) -> FileLock:
@@ -31,3 +33,13 @@ def try_series_lock(home: Home, key: str) -> FileLock | None:
     except Timeout:
         return None
     return lock
+
+
+def acquire_waiting(lock: FileLock, key: str, on_wait: Callable[[str], None] | None) -> None:
+    """Take `lock`, saying once (through `on_wait`) when another run holds it."""
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        if on_wait is not None:
+            on_wait(f"waiting for another run of series {key} to finish")
+        lock.acquire()

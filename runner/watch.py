@@ -54,6 +54,7 @@ GAP = 1.0  # seconds of disagreement between wall and monotonic time that mean a
 RESCAN_EVERY = 180.0  # seconds: a full list+stat, since inotify can drop events
 BANNER_DAYS = 7  # how far ahead the banner looks for the next occurrences
 DRAIN = 5.0  # seconds to let cancelled runs record `interrupted` at shutdown
+STEP_BACKOFF = 5.0  # seconds before planning again after an unexpected error
 
 Emit = Callable[[str, dict[str, Any]], None]
 Submit = Callable[[tick.SeriesWork], bool]
@@ -338,7 +339,14 @@ class Watch:
         try:
             while not self._stop.is_set():
                 self._wake.clear()
-                nap = loop.step()
+                try:
+                    nap = loop.step()
+                except Exception as exc:
+                    # A daemon must outlive a bug or data nobody foresaw: report it, back
+                    # off, and plan afresh, rather than die with runs half-handled.
+                    log.debug("the watch loop's step failed", exc_info=True)
+                    self.emit("error", {"message": f"unexpected error, retrying: {exc!r}"})
+                    nap = STEP_BACKOFF
                 if not self._stop.is_set():
                     self._wake.wait(nap)
         finally:

@@ -308,3 +308,41 @@ def test_human_view_folds_skipped_occurrences_and_shows_runs(
         "task": "k-1/x",
         "key": "k-1",
     }
+
+
+def test_an_unexpected_error_in_a_step_is_reported_and_the_loop_goes_on(
+    home: Home, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No real input is known to break a step; a bug is stood in for by one failing step.
+    import runner.watch as watch_module
+
+    real_step = watch_module.WatchLoop.step
+    calls: list[int] = []
+
+    def flaky_step(self: watch_module.WatchLoop) -> float:
+        calls.append(1)
+        if len(calls) == 2:  # the first step in the loop (the first plan is at start)
+            raise RuntimeError("boom")
+        if len(calls) == 3:  # it planned again after the error: done
+            watch.stop()
+        return real_step(self)
+
+    monkeypatch.setattr(watch_module, "STEP_BACKOFF", 0.05)
+    monkeypatch.setattr(watch_module.WatchLoop, "step", flaky_step)
+    events: list[tuple[str, dict[str, object]]] = []
+    watch: watch_module.Watch
+
+    def emit(kind: str, data: dict[str, object]) -> None:
+        events.append((kind, data))
+
+    watch = watch_module.Watch(home, Settings(), SystemClock(), emit)
+    stopper = threading.Timer(20, watch.stop)  # a bound, should the loop hang
+    stopper.start()
+    try:
+        assert watch.run() == 0
+    finally:
+        stopper.cancel()
+    errors = [d for k, d in events if k == "error"]
+    assert errors and "boom" in str(errors[0]["message"])
+    assert len(calls) == 3  # stepped again after the failure
+    assert events[-1][0] == "stopped"

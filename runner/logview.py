@@ -14,7 +14,6 @@ from .home import Home
 class LogView:
     key: str
     contents: logs.LogContents
-    archived: int
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -37,8 +36,5 @@ def resolve_key(home: Home, key_or_task: str) -> str:
 
 def view_log(home: Home, key_or_task: str, include_archive: bool) -> LogView:
     key = resolve_key(home, key_or_task)
-    if include_archive:
-        live = logs.read_log(home, key)
-        contents = logs.read_all(home, key)
-        return LogView(key, contents, len(contents.executions) - len(live.executions))
-    return LogView(key, logs.read_log(home, key), 0)
+    contents = logs.read_all(home, key) if include_archive else logs.read_log(home, key)
+    return LogView(key, contents)

@@ -264,7 +264,7 @@ def _render_scalar(value: Any) -> str:
     return dumped.removesuffix("\n").removesuffix("\n...")
 
 
-def _strip_state_keys(path: Path, user: str) -> str:
+def _strip_state_keys(user: str) -> str:
     """Remove state keys written outside the block (a hand-made or older file)."""
     if not any(re.search(rf"(?m)^{k}\s*:", user) for k in STATE_KEYS):
         return user
@@ -290,7 +290,7 @@ def write_state(task: Task, state: TaskState) -> Task:
     # Bytes, not read_text: universal newlines would turn a CRLF file's user part LF.
     text = task.path.read_bytes().decode("utf-8")
     user, _ = split_text(text)
-    user = _strip_state_keys(task.path, user)
+    user = _strip_state_keys(user)
     newline = "\r\n" if "\r\n" in user else "\n"
     if user and not user.endswith("\n"):
         user += newline

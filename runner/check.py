@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from .errors import FileError, RunnerError
 from .home import Home
@@ -24,6 +25,13 @@ class Problem:
     @classmethod
     def from_error(cls, exc: FileError) -> Problem:
         return cls(str(exc.path), exc.line, exc.problem)
+
+    @classmethod
+    def of(cls, path: Path, exc: RunnerError) -> Problem:
+        """The problem a file at `path` raised: its own line when it names one."""
+        if isinstance(exc, FileError):
+            return cls.from_error(exc)
+        return cls(str(path), None, exc.message)
 
 
 @dataclass(frozen=True)
@@ -60,12 +68,8 @@ def check_home(home: Home) -> CheckResult:
         checked += 1
         try:
             parse_task(home, path)
-        except FileError as exc:
-            problems.append(Problem.from_error(exc))
-            continue
         except RunnerError as exc:
-            problems.append(Problem(str(path), None, exc.message))
-            continue
+            problems.append(Problem.of(path, exc))
     for extra in EXTRA_CHECKS:
         count, found = extra(home)
         checked += count

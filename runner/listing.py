@@ -61,11 +61,8 @@ def list_tasks(home: Home, clock: Clock) -> ListResult:
     for path in iter_task_paths(home):
         try:
             task = index.load(path)
-        except FileError as exc:
-            problems.append(Problem.from_error(exc))
-            continue
         except RunnerError as exc:
-            problems.append(Problem(str(path), None, exc.message))
+            problems.append(Problem.of(path, exc))
             continue
         # A log that cannot be read (a bad line in the middle) is its own problem: the
         # task still gets its row, with no token totals, and the log is named once.

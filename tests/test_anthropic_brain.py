@@ -365,17 +365,22 @@ def test_auth_failure_fails_fast_with_a_clear_message(
     assert records(home)[-1]["retryable"] is False
 
 
-def test_streaming_reaches_stdout_as_it_arrives(home: Home, fake_anthropic: FakeAnthropic) -> None:
-    configure(home)
-    gate = threading.Event()
-    fake_anthropic.queue(Reply(chunks=["First words ", "then the rest."], gate=gate))
+def start_run(home: Home, fake_anthropic: FakeAnthropic) -> subprocess.Popen[bytes]:
+    """`runner run hello` against the fake API, its stdout and stderr piped."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANTHROPIC_")}
-    proc = subprocess.Popen(
+    return subprocess.Popen(
         [sys.executable, "-m", "runner", "--home", str(home.root), "run", "hello"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env={**env, **fake_anthropic.env()},
     )
+
+
+def test_streaming_reaches_stdout_as_it_arrives(home: Home, fake_anthropic: FakeAnthropic) -> None:
+    configure(home)
+    gate = threading.Event()
+    fake_anthropic.queue(Reply(chunks=["First words ", "then the rest."], gate=gate))
+    proc = start_run(home, fake_anthropic)
     try:
         assert proc.stdout is not None
         # The server holds the second chunk until the gate opens: seeing the first
@@ -396,13 +401,7 @@ def test_a_reader_that_goes_away_does_not_stop_the_run(
     configure(home)
     gate = threading.Event()
     fake_anthropic.queue(Reply(chunks=["First ", "then the rest."], gate=gate))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ANTHROPIC_")}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "runner", "--home", str(home.root), "run", "hello"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env={**env, **fake_anthropic.env()},
-    )
+    proc = start_run(home, fake_anthropic)
     assert proc.stdout is not None and proc.stderr is not None
     try:
         assert proc.stdout.read(len(b"First ")) == b"First "

@@ -23,13 +23,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import OUT, machine
-from runner import executor, logs, tasks
-from runner.brain import BrainReply, BrainRequest, TextSink
+from runner.brain.context import build_request
 from runner.brain.offline import OfflineBrain, estimate_tokens
+from runner.brain.protocol import BrainReply, BrainRequest, TextSink
 from runner.clock import FakeClock
 from runner.home import Home
 from runner.init import init_home
+from runner.logs import store as logs
+from runner.run import executor
 from runner.settings import CompressionSettings, Settings
+from runner.tasks import files as tasks
 
 RUNS = 200
 ANSWER_TOKENS = 3000
@@ -185,7 +188,7 @@ def build_time() -> None:
     def sample(home: Home, task: tasks.Task) -> float:
         start = time.perf_counter()
         for _ in range(batch):
-            executor.build_request(task, settings, logs.read_log(home, task.key))
+            build_request(task, settings, logs.read_log(home, task.key))
         return (time.perf_counter() - start) / batch
 
     for _ in range(3):  # warm-up

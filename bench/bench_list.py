@@ -15,10 +15,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import OUT, PY, alternate, machine, median
-from runner import logs, tasks
 from runner.home import Home
 from runner.init import init_home
 from runner.keys import series_key, session_id
+from runner.logs import store as logs
+from runner.tasks import files as tasks
 
 SERIES = 50
 PER_SERIES = 20
@@ -73,7 +74,7 @@ def build_home(root: Path) -> Home:
 def imported_modules(home: Home) -> dict[str, bool]:
     probe = (
         "import sys\n"
-        "from runner.cli import main\n"
+        "from runner.cli.main import main\n"
         f"sys.argv = ['runner', '--home', {str(home.root)!r}, 'list', '--json']\n"
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
         "sys.stderr.write(repr({m: m in sys.modules for m in ('anthropic', 'caldav')}))\n"

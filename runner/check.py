@@ -2,36 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
-from .errors import FileError, RunnerError
-from .home import Home
-from .settings import load_settings
-from .tasks import iter_task_paths, parse_task
-
-
-@dataclass(frozen=True)
-class Problem:
-    path: str
-    line: int | None
-    message: str
-
-    def __str__(self) -> str:
-        where = f"{self.path}:{self.line}" if self.line is not None else self.path
-        return f"{where}: {self.message}"
-
-    @classmethod
-    def from_error(cls, exc: FileError) -> Problem:
-        return cls(str(exc.path), exc.line, exc.problem)
-
-    @classmethod
-    def of(cls, path: Path, exc: RunnerError) -> Problem:
-        """The problem a file at `path` raised: its own line when it names one."""
-        if isinstance(exc, FileError):
-            return cls.from_error(exc)
-        return cls(str(path), None, exc.message)
+from runner.calendars.parse import EventLines
+from runner.errors import FileError, Problem, RunnerError
+from runner.home import Home
+from runner.keys import series_key
+from runner.schedule.cache import CalendarFile, load_calendars
+from runner.settings import Settings, load_settings
+from runner.tasks.files import iter_task_paths, parse_task
+from runner.tasks.occurrence import load_reference, task_reference
 
 
 @dataclass(frozen=True)
@@ -42,19 +22,6 @@ class CheckResult:
     @property
     def ok(self) -> bool:
         return not self.problems
-
-
-# Other concerns (calendars) register their own checks here.
-EXTRA_CHECKS: list[Callable[[Home], tuple[int, list[Problem]]]] = []
-
-
-def _calendar_files(home: Home) -> tuple[int, list[Problem]]:
-    from .calendars.reader import check_calendars  # lazy: reader imports this module
-
-    return check_calendars(home)
-
-
-EXTRA_CHECKS.append(_calendar_files)
 
 
 def check_home(home: Home) -> CheckResult:
@@ -70,8 +37,42 @@ def check_home(home: Home) -> CheckResult:
             parse_task(home, path)
         except RunnerError as exc:
             problems.append(Problem.of(path, exc))
-    for extra in EXTRA_CHECKS:
-        count, found = extra(home)
-        checked += count
-        problems.extend(found)
+    count, found = check_calendars(home)
+    checked += count
+    problems.extend(found)
     return CheckResult(checked, tuple(problems))
+
+
+def check_calendars(home: Home) -> tuple[int, list[Problem]]:
+    """For `runner check`: every calendar file, parsed, with its problems."""
+    try:
+        settings = load_settings(home.settings_file)
+    except RunnerError:  # reported by the settings check; check files with defaults
+        settings = Settings()
+    calendars = load_calendars(home, settings)
+    problems = calendars.problems
+    for cfile in calendars.files:
+        problems.extend(_reference_problems(home, cfile))
+    return len(calendars.files), problems
+
+
+def _reference_problems(home: Home, cfile: CalendarFile) -> list[Problem]:
+    """An event saying `task: <id>` whose task is missing: tick would warn every time."""
+    found: list[Problem] = []
+    lines: EventLines | None = None
+    for uid, event in cfile.parsed().masters.items():
+        ref_id = task_reference(str(event.get("DESCRIPTION") or ""))
+        if ref_id is None:
+            continue
+        try:
+            load_reference(home, ref_id)
+        except FileError:
+            continue  # a broken task file: the task check reports it
+        except RunnerError as exc:
+            if lines is None:
+                lines = EventLines(cfile.path.read_bytes().decode("utf-8-sig", "replace"))
+            line = lines.of_event(uid, "DESCRIPTION")
+            # The series key, not the UID: calendar text is not echoed raw to a terminal.
+            where = f"event {series_key(uid)}"
+            found.append(Problem(str(cfile.path), line, f"{where}: {exc.message}"))
+    return found

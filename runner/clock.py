@@ -4,9 +4,13 @@ instead of sleeping; timestamps are formatted in one place so they sort as strin
 
 from __future__ import annotations
 
+import os
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, tzinfo
+from functools import cache
+from pathlib import Path
 from typing import Protocol
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
 class Clock(Protocol):
@@ -44,14 +48,10 @@ class FakeClock:
         return self._mono
 
     def advance(self, seconds: float) -> None:
-        from datetime import timedelta
-
         self._now += timedelta(seconds=seconds)
         self._mono += seconds
 
     def jump(self, seconds: float) -> None:
-        from datetime import timedelta
-
         self._now += timedelta(seconds=seconds)
 
 
@@ -65,3 +65,35 @@ def utc_iso(moment: datetime) -> str:
 def parse_utc_iso(text: str) -> datetime:
     """Inverse of utc_iso; accepts any RFC 3339 offset."""
     return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+# -- the local zone ------------------------------------------------------------
+# The machine's local time zone, as a real zone with DST rules.
+#
+# Floating times and all-day events fire in local time (SPEC, "Scheduling rules"), so a
+# fixed UTC offset is not enough: a floating 09:00 must stay 09:00 across a DST change.
+# `TZ` wins (tests set it), then /etc/localtime, then the current fixed offset.
+
+
+@cache
+def local_zone() -> tzinfo:
+    name = os.environ.get("TZ", "").lstrip(":")
+    if name:
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+    try:
+        target = str(Path("/etc/localtime").resolve())
+    except OSError:
+        target = ""
+    if "zoneinfo/" in target:
+        try:
+            return ZoneInfo(target.split("zoneinfo/", 1)[1])
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+    return datetime.now().astimezone().tzinfo or ZoneInfo("UTC")
+
+
+def zone_name(zone: tzinfo) -> str:
+    return getattr(zone, "key", None) or str(zone)

@@ -6,6 +6,7 @@ command's own target cannot be loaded.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -79,3 +80,25 @@ class LockBusy(RunnerError):
     """Another process holds a lock we will not wait for."""
 
     exit_code = 1
+
+
+@dataclass(frozen=True)
+class Problem:
+    path: str
+    line: int | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line is not None else self.path
+        return f"{where}: {self.message}"
+
+    @classmethod
+    def from_error(cls, exc: FileError) -> Problem:
+        return cls(str(exc.path), exc.line, exc.problem)
+
+    @classmethod
+    def of(cls, path: Path, exc: RunnerError) -> Problem:
+        """The problem a file at `path` raised: its own line when it names one."""
+        if isinstance(exc, FileError):
+            return cls.from_error(exc)
+        return cls(str(path), None, exc.message)

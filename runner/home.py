@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import UsageError
+from runner.errors import UsageError
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .fsutil import atomic_write
-from .home import Home
+from runner.fsutil import atomic_write
+from runner.home import Home
 
 SETTINGS_TEMPLATE = """\
 # runner.yaml: settings for this home. Every setting has a default; delete what you

@@ -12,7 +12,7 @@ import re
 import uuid
 from datetime import UTC, date, datetime
 
-from .errors import UsageError
+from runner.errors import UsageError
 
 KEY_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 RESERVED = frozenset({"archive"})

@@ -9,15 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from . import logs
-from .check import Problem
-from .clock import Clock
-from .errors import FileError, RunnerError
-from .executor import recover_if_interrupted
-from .home import Home
-from .taskindex import TaskIndex
-from .tasks import iter_task_paths, parse_task
-from .watchlock import watch_pid
+from runner.clock import Clock
+from runner.errors import FileError, Problem, RunnerError
+from runner.home import Home
+from runner.logs import store as logs
+from runner.run.recovery import recover_if_interrupted
+from runner.tasks.files import iter_task_paths, parse_task
+from runner.tasks.index import TaskIndex
+from runner.watch.lock import watch_pid
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ from collections.abc import Callable
 
 from filelock import FileLock, Timeout
 
-from .home import Home
-from .keys import check_key
+from runner.home import Home
+from runner.keys import check_key
 
 __all__ = ["Timeout", "acquire_waiting", "series_lock", "try_series_lock"]
 

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from .errors import SettingsError
-from .yamlload import load_mapping
+from runner.errors import SettingsError
+from runner.yamlload import load_mapping
 
 DEFAULT_MODEL = "claude-sonnet-5-5"
 

@@ -17,7 +17,7 @@ try:
 except ImportError:  # pragma: no cover - libyaml missing
     from yaml import SafeLoader as _Loader  # type: ignore[assignment]
 
-from .errors import FileError
+from runner.errors import FileError
 
 
 @dataclass(frozen=True)

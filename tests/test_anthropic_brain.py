@@ -18,13 +18,13 @@ from typing import Any
 
 import pytest
 
-from runner import logs
-from runner.brain import BrainRequest, SummaryRequest
 from runner.brain.anthropic_brain import AnthropicBrain
+from runner.brain.protocol import BrainRequest, SummaryRequest
 from runner.clock import SystemClock
 from runner.errors import BrainError
-from runner.executor import RunOutcome, run_task
 from runner.home import Home
+from runner.logs import store as logs
+from runner.run.executor import RunOutcome, run_task
 from runner.settings import BrainSettings, Settings, load_settings
 from tests.conftest import cli
 from tests.fake_anthropic import FAKE_KEY, FakeAnthropic, Reply

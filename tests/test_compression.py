@@ -10,14 +10,24 @@ from typing import Any
 
 import pytest
 
-from runner import compression, executor, logs, tasks
-from runner.brain import BrainReply, BrainRequest, PriorTurn, SummaryRequest, TextSink, Usage
 from runner.brain.offline import OfflineBrain, estimate_tokens
+from runner.brain.protocol import (
+    BrainReply,
+    BrainRequest,
+    PriorTurn,
+    SummaryRequest,
+    TextSink,
+    Usage,
+)
 from runner.clock import FakeClock
 from runner.errors import BrainError, LogCorruptError, UsageError
 from runner.home import Home
 from runner.locks import try_series_lock
+from runner.logs import compression
+from runner.logs import store as logs
+from runner.run import executor
 from runner.settings import BrainSettings, CompressionSettings, Settings, load_settings
+from runner.tasks import files as tasks
 
 from .conftest import cli, kill_at
 from .fake_anthropic import FakeAnthropic, Reply

@@ -5,14 +5,16 @@ from datetime import UTC, datetime
 
 import pytest
 
-from runner import executor, logs, tasks
-from runner.brain import BrainReply, BrainRequest, SummaryRequest, TextSink, Usage
 from runner.brain.offline import OfflineBrain
+from runner.brain.protocol import BrainReply, BrainRequest, SummaryRequest, TextSink, Usage
 from runner.clock import FakeClock
 from runner.errors import BrainError, LogCorruptError, UsageError
 from runner.home import Home
 from runner.locks import try_series_lock
+from runner.logs import store as logs
+from runner.run import executor, records, recovery
 from runner.settings import Settings
+from runner.tasks import files as tasks
 
 
 class RecordingBrain(OfflineBrain):
@@ -119,14 +121,14 @@ def _mark_running(home: Home, task_id: str, started: str) -> tasks.Task:
 
 def test_interrupted_run_is_recovered_once(home: Home, clock: FakeClock) -> None:
     task = _mark_running(home, "hello", "2026-11-26T07:59:00.000000Z")
-    recovery = executor.recover_if_interrupted(home, task, clock)
-    assert recovery is not None and recovery.status == "failed"
+    recovered = recovery.recover_if_interrupted(home, task, clock)
+    assert recovered is not None and recovered.status == "failed"
     [record] = logs.read_log(home, "hello").executions
     assert record["status"] == "failed" and record["error"] == "interrupted"
     assert record["started"] == "2026-11-26T07:59:00.000000Z"
     again = tasks.load_task(home, "hello")
     assert again.state.status == "failed" and again.state.error == "interrupted"
-    assert executor.recover_if_interrupted(home, again, clock) is None
+    assert recovery.recover_if_interrupted(home, again, clock) is None
     assert len(logs.read_log(home, "hello").executions) == 1
 
 
@@ -135,7 +137,7 @@ def test_live_run_is_never_marked_interrupted(home: Home, clock: FakeClock) -> N
     lock = try_series_lock(home, "hello")  # stands in for the live run holding its lock
     assert lock is not None
     try:
-        assert executor.recover_if_interrupted(home, task, clock) is None
+        assert recovery.recover_if_interrupted(home, task, clock) is None
     finally:
         lock.release()
     assert tasks.load_task(home, "hello").state.status == "running"
@@ -149,7 +151,7 @@ def test_crash_after_the_record_is_repaired_from_the_log(home: Home, clock: Fake
     logs.append_record(
         home,
         "hello",
-        executor.execution_record(
+        records.execution_record(
             task,
             started=started,
             finished="2026-11-26T07:59:04.000000Z",
@@ -158,8 +160,8 @@ def test_crash_after_the_record_is_repaired_from_the_log(home: Home, clock: Fake
             reply=BrainReply("done", "offline", Usage(1, 1)),
         ),
     )
-    recovery = executor.recover_if_interrupted(home, task, clock)
-    assert recovery is not None and recovery.status == "completed"
+    recovered = recovery.recover_if_interrupted(home, task, clock)
+    assert recovered is not None and recovered.status == "completed"
     assert len(logs.read_log(home, "hello").executions) == 1  # nothing doubled
     state = tasks.load_task(home, "hello").state
     assert state.status == "completed" and state.finished == "2026-11-26T07:59:04.000000Z"

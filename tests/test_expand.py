@@ -8,10 +8,11 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from runner import keys
-from runner.calendars.reader import CalendarCache, Calendars, load_calendars
 from runner.check import check_home
 from runner.home import Home
-from runner.schedule import Occurrence, occurrences_between
+from runner.schedule.cache import CalendarCache, Calendars, load_calendars
+from runner.schedule.expand import occurrences_between
+from runner.schedule.occurrence import Occurrence
 from runner.settings import Settings
 
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -11,7 +11,7 @@ from runner.home import Home
 
 PROBE = """
 import sys
-from runner.cli import main
+from runner.cli.main import main
 sys.argv = ["runner", "--home", sys.argv[1], *sys.argv[2:]]
 try:
     main()

@@ -5,9 +5,9 @@ import logging
 
 import pytest
 
-from runner import logs
 from runner.errors import LogCorruptError
 from runner.home import Home
+from runner.logs import store as logs
 
 
 def rec(n: int, **extra: object) -> dict[str, object]:

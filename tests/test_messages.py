@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from runner.brain import BrainRequest, PriorTurn
 from runner.brain.messages import (
     EMPTY_INSTRUCTIONS,
     EMPTY_RESPONSE,
@@ -12,6 +11,7 @@ from runner.brain.messages import (
     build_params,
     normalise,
 )
+from runner.brain.protocol import BrainRequest, PriorTurn
 
 
 def request(**kw: Any) -> BrainRequest:
@@ -121,11 +121,12 @@ def test_neither_context_nor_a_brain_not_yet_called_imports_the_sdk() -> None:
     import sys
 
     code = (
-        "import sys; from runner.brain import BrainRequest, make_brain; "
+        "import sys; from runner.brain.protocol import BrainRequest; "
+        "from runner.brain.registry import make_brain; "
         "from runner.brain.messages import build_params; "
         "from runner.settings import BrainSettings; "
         "build_params(BrainRequest('m', 1, 'p', 's')); "
-        "from runner import executor, listing; "
+        "from runner import listing; from runner.run import executor; "
         "make_brain(BrainSettings(provider='anthropic')); "
         "print('anthropic' in sys.modules)"
     )

@@ -6,8 +6,8 @@ import json
 from datetime import UTC, datetime, timedelta
 
 from runner import keys
-from runner.agenda import upcoming
 from runner.home import Home
+from runner.schedule.agenda import upcoming
 from runner.settings import Settings
 from tests.conftest import cli
 
@@ -84,7 +84,7 @@ def test_cli_next_json_and_table(home: Home) -> None:
 
 PROBE = """
 import sys
-from runner.cli import main
+from runner.cli.main import main
 sys.argv = ["runner", "--home", sys.argv[1], "next", "--days", "2"]
 try:
     main()

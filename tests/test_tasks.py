@@ -4,9 +4,9 @@ from dataclasses import replace
 
 import pytest
 
-from runner import tasks
 from runner.errors import TaskFileError, UsageError
 from runner.home import Home
+from runner.tasks import files as tasks
 
 HAND = """\
 # My weekly review. Keep this comment!

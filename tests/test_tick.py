@@ -12,16 +12,21 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from runner import claims, keys, logs, tasks
-from runner.brain import BrainReply, BrainRequest, TextSink
+from runner import keys
 from runner.brain.offline import OfflineBrain
-from runner.calendars.reader import load_calendars
+from runner.brain.protocol import BrainReply, BrainRequest, TextSink
 from runner.clock import FakeClock
 from runner.errors import BrainError
 from runner.home import Home
-from runner.schedule import occurrences_between
+from runner.logs import store as logs
+from runner.run import history as claims
+from runner.run.plan import next_wakeup, plan_due
+from runner.run.tick import TickResult, tick
+from runner.schedule.cache import load_calendars
+from runner.schedule.expand import occurrences_between
 from runner.settings import Settings
-from runner.tick import TickResult, find_or_create, next_wakeup, plan_due, tick
+from runner.tasks import files as tasks
+from runner.tasks.occurrence import find_or_create
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
@@ -384,7 +389,7 @@ def test_run_series_events_and_two_threads_run_once(home: Home) -> None:
     """The watch loop's use: plan, then run_series from worker threads."""
     import threading
 
-    from runner.tick import run_series
+    from runner.run.series import run_series
 
     write_ics(
         home,
@@ -419,7 +424,7 @@ def test_run_series_events_and_two_threads_run_once(home: Home) -> None:
 
 def test_planning_again_reuses_the_expansion(home: Home) -> None:
     """The watch loop plans often: with finished tasks around, nothing is re-expanded."""
-    from runner.calendars.reader import CalendarCache
+    from runner.schedule.cache import CalendarCache
 
     write_ics(home, "r.ics", event("reuse", NOW - timedelta(hours=3), extra="RRULE:FREQ=HOURLY"))
     clock = FakeClock(NOW)

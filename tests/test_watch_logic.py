@@ -17,16 +17,20 @@ from typing import Any
 
 import pytest
 
-from runner import schedule, tasks, tick
 from runner.brain.offline import OfflineBrain
-from runner.calendars.reader import CalendarCache
-from runner.clock import FakeClock, parse_utc_iso, utc_iso
+from runner.clock import FakeClock, local_zone, parse_utc_iso, utc_iso
 from runner.home import Home
 from runner.keys import series_key
-from runner.localzone import local_zone
-from runner.schedule import occurrences_between
+from runner.run.plan import SeriesWork
+from runner.run.series import run_series
+from runner.schedule import expand as schedule
+from runner.schedule.cache import CalendarCache
+from runner.schedule.expand import occurrences_between
 from runner.settings import Settings
-from runner.watch import MAX_NAP, WatchLoop, run_work
+from runner.tasks import files as tasks
+from runner.tasks.occurrence import find_or_create
+from runner.watch.daemon import run_work
+from runner.watch.loop import MAX_NAP, WatchLoop
 
 
 def ics(
@@ -77,7 +81,7 @@ class Harness:
     def emit(self, kind: str, data: dict[str, Any]) -> None:
         self.events.append((kind, data, self.clock.now()))
 
-    def submit(self, work: tick.SeriesWork) -> bool:  # as Watch's workers do
+    def submit(self, work: SeriesWork) -> bool:  # as Watch's workers do
         failed = run_work(self.home, self.settings, work, self.brain, self.clock, self.emit)
         self.loop.run_finished(work.key, failed)
         return True
@@ -315,9 +319,9 @@ def test_hundreds_of_series_each_fire_once_on_time(home: Home) -> None:
 def test_a_series_still_running_is_not_planned_on_every_wake(home: Home) -> None:
     hourly(home, "20261126T090000Z")
     h = Harness(home, Settings(), at("2026-11-26T08:59:59+00:00"))
-    handed: list[tick.SeriesWork] = []
+    handed: list[SeriesWork] = []
 
-    def hold(work: tick.SeriesWork) -> bool:  # like the pool: busy until finished
+    def hold(work: SeriesWork) -> bool:  # like the pool: busy until finished
         if any(w.key == work.key for w in handed):
             return False
         handed.append(work)
@@ -333,11 +337,11 @@ def test_a_series_still_running_is_not_planned_on_every_wake(home: Home) -> None
     h.skip_to(at("2026-11-26T10:00:00+00:00"))
     assert [w.key for w in handed] == [KEY]
     work = handed.pop()
-    tick.run_series(home, h.settings, work, h.brain, h.clock, h.emit)
+    run_series(home, h.settings, work, h.brain, h.clock, h.emit)
     h.loop.run_finished(KEY)
     h.run_for(1)
     assert [w.key for w in handed] == [KEY]  # planned again as soon as it was free
-    tick.run_series(home, h.settings, handed.pop(), h.brain, h.clock, h.emit)
+    run_series(home, h.settings, handed.pop(), h.brain, h.clock, h.emit)
     assert h.fired() == [f"{KEY}/20261126T090000Z", f"{KEY}/20261126T100000Z"]
 
 
@@ -349,7 +353,7 @@ def test_a_run_ending_while_its_series_is_refused_is_not_lost(home: Home) -> Non
     h = Harness(home, Settings(), at("2026-11-26T08:59:59+00:00"))
     finisher: list[threading.Thread] = []
 
-    def busy(work: tick.SeriesWork) -> bool:
+    def busy(work: SeriesWork) -> bool:
         thread = threading.Thread(target=h.loop.run_finished, args=(work.key,))
         finisher.append(thread)
         thread.start()
@@ -390,12 +394,12 @@ def test_a_run_left_running_by_a_crash_is_retried_on_time(home: Home) -> None:
     h = Harness(home, Settings(), at("2026-11-26T09:00:02+00:00"))
     calendars = CalendarCache(home).refresh(h.settings)
     occurrence = occurrences_between(calendars, at("2026-11-26T09:00:00+00:00"), h.clock.now())[0]
-    task = tick.find_or_create(home, occurrence, h.clock)
+    task = find_or_create(home, occurrence, h.clock)
     started = utc_iso(h.clock.now())
     tasks.write_state(task, replace(task.state, status="running", attempts=1, started=started))
-    handed: list[tick.SeriesWork] = []
+    handed: list[SeriesWork] = []
 
-    def hand(work: tick.SeriesWork) -> bool:  # a worker takes it, later
+    def hand(work: SeriesWork) -> bool:  # a worker takes it, later
         handed.append(work)
         return True
 

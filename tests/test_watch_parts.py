@@ -15,18 +15,22 @@ from typing import Any
 
 import pytest
 
-from runner import executor, tasks
-from runner.brain import BrainReply, BrainRequest, SummaryRequest, TextSink
+from runner.brain.cancellable import CancellableBrain, Cancelled
 from runner.brain.offline import OfflineBrain
+from runner.brain.protocol import BrainReply, BrainRequest, SummaryRequest, TextSink
+from runner.cli.watch_view import WatchView
 from runner.clock import FakeClock, SystemClock
-from runner.commands.watch import WatchView
 from runner.errors import LockBusy
 from runner.home import Home
+from runner.run import executor
+from runner.run.records import INTERRUPTED
 from runner.settings import CalendarSettings, Settings
-from runner.watcher import MAX_DELAY, QUIET, ChangeBuffer, FileWatcher, is_relevant
-from runner.watchlock import acquire_watch_lock, pid_path, watch_pid
-from runner.watchsync import FIRST_RETRY, BackgroundSync
-from runner.workers import CancellableBrain, Cancelled, SeriesPool
+from runner.tasks import files as tasks
+from runner.watch.files import MAX_DELAY, QUIET, ChangeBuffer, FileWatcher, is_relevant
+from runner.watch.lock import acquire_watch_lock, pid_path, watch_pid
+from runner.watch.loop import WatchLoop
+from runner.watch.sync import FIRST_RETRY, BackgroundSync
+from runner.watch.workers import SeriesPool
 from tests.caldav_servers import DavServer, event, free_port
 
 # -- one watch per home ---------------------------------------------------------------
@@ -245,7 +249,7 @@ def test_cancel_at_shutdown_records_the_run_as_interrupted(home: Home) -> None:
         inner.release.set()
     assert finished == ["hello"]
     task = tasks.load_task(home, "hello")
-    assert task.state.status == "failed" and task.state.error == executor.INTERRUPTED
+    assert task.state.status == "failed" and task.state.error == INTERRUPTED
     records = [json.loads(x) for x in (home.logs / "hello.jsonl").read_text().splitlines()]
     assert [(r["status"], r["error"]) for r in records] == [("failed", "interrupted")]
     # A brain refusing new calls answers none, without calling the real brain.
@@ -314,12 +318,12 @@ def test_an_unexpected_error_in_a_step_is_reported_and_the_loop_goes_on(
     home: Home, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # No real input is known to break a step; a bug is stood in for by one failing step.
-    import runner.watch as watch_module
+    import runner.watch.daemon as watch_module
 
-    real_step = watch_module.WatchLoop.step
+    real_step = WatchLoop.step
     calls: list[int] = []
 
-    def flaky_step(self: watch_module.WatchLoop) -> float:
+    def flaky_step(self: WatchLoop) -> float:
         calls.append(1)
         if len(calls) == 2:  # the first step in the loop (the first plan is at start)
             raise RuntimeError("boom")
@@ -328,7 +332,7 @@ def test_an_unexpected_error_in_a_step_is_reported_and_the_loop_goes_on(
         return real_step(self)
 
     monkeypatch.setattr(watch_module, "STEP_BACKOFF", 0.05)
-    monkeypatch.setattr(watch_module.WatchLoop, "step", flaky_step)
+    monkeypatch.setattr(WatchLoop, "step", flaky_step)
     events: list[tuple[str, dict[str, object]]] = []
     watch: watch_module.Watch
 

@@ -27,10 +27,10 @@ import threading
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from ..errors import BrainError
-from ..settings import BrainSettings
-from . import BrainReply, BrainRequest, SummaryRequest, TextSink, Usage
-from .messages import build_params
+from runner.brain.messages import build_params
+from runner.brain.protocol import BrainReply, BrainRequest, SummaryRequest, TextSink, Usage
+from runner.errors import BrainError
+from runner.settings import BrainSettings
 
 if TYPE_CHECKING:
     import anthropic

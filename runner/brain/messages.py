@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from . import BrainRequest, PriorTurn
+from runner.brain.protocol import BrainRequest, PriorTurn
 
 if TYPE_CHECKING:
     from anthropic.types import MessageParam, TextBlockParam

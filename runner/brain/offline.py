@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from . import BrainReply, BrainRequest, SummaryRequest, TextSink, Usage
+from runner.brain.protocol import BrainReply, BrainRequest, SummaryRequest, TextSink, Usage
 
 OFFLINE_MODEL = "offline"
 

@@ -11,7 +11,7 @@ import os
 import subprocess
 from urllib.parse import urlsplit
 
-from ..settings import CalendarSettings
+from runner.settings import CalendarSettings
 
 TIMEOUT = 60  # seconds, per HTTP request and for password_cmd
 

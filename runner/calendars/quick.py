@@ -17,8 +17,14 @@ import os
 import xml.etree.ElementTree as ElementTree
 from urllib.parse import urlsplit
 
-from .access import TIMEOUT, RemoteError
-from .davxml import Listing, absorb_sync_page, href_key, parse_multistatus, sync_body
+from runner.calendars.access import TIMEOUT, RemoteError
+from runner.calendars.davxml import (
+    Listing,
+    absorb_sync_page,
+    href_key,
+    parse_multistatus,
+    sync_body,
+)
 
 USER_AGENT = "calendar-agent-runner (quick sync)"
 _PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy")

@@ -23,9 +23,8 @@ from caldav.davclient import DAVClient
 from caldav.lib import error as dav_error
 from caldav.lib.http_sync import requests as http
 
-from ..settings import CalendarSettings
-from .access import TIMEOUT, RemoteError, collection_url
-from .davxml import (
+from runner.calendars.access import TIMEOUT, RemoteError, collection_url
+from runner.calendars.davxml import (
     SUPPORTED_REPORT,
     VALID_SYNC_TOKEN,
     Entry,
@@ -39,6 +38,7 @@ from .davxml import (
     propfind_body,
     sync_body,
 )
+from runner.settings import CalendarSettings
 
 PAGE = 250  # hrefs per calendar-multiget
 MAX_PAGES = 100  # truncated sync-collection replies followed (RFC 6578 section 3.6)

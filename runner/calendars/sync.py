@@ -25,17 +25,17 @@ from urllib.parse import quote
 
 from filelock import FileLock, Timeout
 
-from ..errors import RunnerError
-from ..fsutil import atomic_write
-from ..home import Home
-from ..settings import CalendarSettings, Settings
-from .access import RemoteError, collection_url, password_for, public_url
-from .davxml import Entry, Listing, is_real_token
-from .quick import changes_since
-from .vdir import EXTENSION, Snapshot, extract_uid, hashed_name, item_file_name
+from runner.calendars.access import RemoteError, collection_url, password_for, public_url
+from runner.calendars.davxml import Entry, Listing, is_real_token
+from runner.calendars.quick import changes_since
+from runner.calendars.vdir import EXTENSION, Snapshot, extract_uid, hashed_name, item_file_name
+from runner.errors import RunnerError
+from runner.fsutil import atomic_write
+from runner.home import Home
+from runner.settings import CalendarSettings, Settings
 
 if TYPE_CHECKING:
-    from .remote import Collection
+    from runner.calendars.remote import Collection
 
 STATE_VERSION = 1
 LOCK_WAIT = 120.0  # seconds to wait for another sync of the same calendar
@@ -203,7 +203,7 @@ class _Job:
         return CalendarSyncResult(self.cal.name, self.url, requests=self.requests, **counts)
 
     def connect(self, password: str | None) -> Collection:
-        from .remote import Collection  # the caldav stack: only when there is work
+        from runner.calendars.remote import Collection
 
         return Collection(self.cal, password)
 

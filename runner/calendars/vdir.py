@@ -18,8 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..fsutil import atomic_write, fsync_dir
-from ..home import Home
+from runner.fsutil import atomic_write, fsync_dir
+from runner.home import Home
 
 EXTENSION = ".ics"
 MAX_UID_NAME = 100

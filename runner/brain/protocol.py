@@ -1,0 +1,124 @@
+"""Brains: one small interface that the executor calls.
+
+The executor never imports `anthropic`: the Anthropic brain is loaded only when
+chosen, so commands like `list` stay fast and offline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_input_tokens: int = 0
+    cache_creation_input_tokens: int = 0
+
+    def to_dict(self) -> dict[str, int]:
+        return {
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cache_read_input_tokens": self.cache_read_input_tokens,
+            "cache_creation_input_tokens": self.cache_creation_input_tokens,
+        }
+
+    @property
+    def context_tokens(self) -> int:
+        """The size of the conversation after this reply (input, cache and output)."""
+        return (
+            self.input_tokens
+            + self.cache_read_input_tokens
+            + self.cache_creation_input_tokens
+            + self.output_tokens
+        )
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> Usage:
+        data = data or {}
+        return cls(**{k: int(data.get(k) or 0) for k in cls().to_dict()})
+
+
+@dataclass(frozen=True)
+class PriorTurn:
+    """One earlier execution of the same series, as context."""
+
+    instructions: str
+    response: str | None
+    status: str
+    error: str | None = None
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> PriorTurn:
+        """An execution record of a log, as a turn of context."""
+        return cls(
+            instructions=str(record.get("instructions") or ""),
+            response=record.get("response"),
+            status=str(record.get("status")),
+            error=record.get("error"),
+        )
+
+
+@dataclass(frozen=True)
+class BrainRequest:
+    model: str
+    max_tokens: int
+    prompt: str  # the current instructions with the occurrence's facts
+    session_id: str
+    system: str | None = None
+    summary: str | None = None  # the log's summary header text
+    history: tuple[PriorTurn, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class BrainReply:
+    text: str
+    model: str
+    usage: Usage
+    stop_reason: str | None = "end_turn"
+
+
+@dataclass(frozen=True)
+class SummaryRequest:
+    """Fold `executions` (and the previous header) into one summary header text.
+
+    `prompt` is the full instruction for a model (built by compression.py); the
+    offline brain ignores it and summarises `previous_summary` and `executions`
+    extractively, capped at `cap_tokens`.
+    """
+
+    model: str
+    max_tokens: int
+    system: str
+    prompt: str
+    previous_summary: str | None
+    executions: tuple[PriorTurn, ...]
+    cap_tokens: int
+
+
+TextSink = Callable[[str], None]
+
+
+class Brain(Protocol):
+    name: str
+
+    def complete(self, request: BrainRequest, on_text: TextSink | None = None) -> BrainReply:
+        """Answer `request`; stream text chunks to `on_text` as they arrive.
+
+        Raises BrainError on failure (retryable=False for auth and bad requests).
+        """
+        ...
+
+    def count_tokens(self, request: BrainRequest) -> int:
+        """The input size of `request` in tokens (an estimate for the offline brain).
+
+        Used only where no recorded usage exists yet (e.g. an imported log).
+        """
+        ...
+
+    def summarize(self, request: SummaryRequest) -> BrainReply:
+        """Return the new summary header text (no streaming). Raises BrainError."""
+        ...

@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+import click
+
+from runner.cli.context import Context, pass_ctx
+from runner.cli.render import emit_json, notice, tokens_text
+from runner.logs.view import view_log
+
+
+@click.command("log")
+@click.argument("key_or_task", metavar="KEY_OR_TASK")
+@click.option("--all", "include_archive", is_flag=True, help="Include the archive.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@pass_ctx
+def command(ctx: Context, key_or_task: str, include_archive: bool, as_json: bool) -> None:
+    """The summary header and executions of a series."""
+    view = view_log(ctx.home, key_or_task, include_archive)
+    if as_json:
+        emit_json(view.to_json())
+        return
+    contents = view.contents
+    out: list[str] = [f"log {view.key}"]
+    if contents.summary:
+        s = contents.summary
+        out.append(f"── summary ({s.get('covers', 0)} executions, created {s.get('created')})")
+        out.append(str(s.get("text", "")).rstrip())
+    for record in contents.executions:
+        stop = record.get("stop_reason")
+        stop_note = f", stopped: {stop}" if stop and stop != "end_turn" else ""
+        out.append(
+            f"── {record.get('started')}  {record.get('task')}  {record.get('status')}"
+            f"  ({tokens_text(record.get('usage') or {})}{stop_note})"
+        )
+        first = str(record.get("instructions") or "").strip().splitlines()
+        if first:
+            out.append(f"> {first[0]}")
+        if record.get("response"):
+            out.append(str(record["response"]).rstrip())
+        if record.get("error"):
+            out.append(f"error: {record['error']}")
+    click.echo("\n".join(line for line in out if line != ""))
+    totals = contents.usage_totals()
+    notice(f"{len(contents.executions)} execution(s); tokens {tokens_text(totals)}")

@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import sys
+
+import click
+
+from runner.brain.registry import choose_provider, make_brain
+from runner.cli.context import Context, pass_ctx
+from runner.cli.render import TextStream, emit_json, notice
+from runner.run.executor import run_task
+from runner.tasks.files import load_task
+
+
+@click.command("run")
+@click.argument("task_id", metavar="TASK")
+@click.option("--json", "as_json", is_flag=True, help="Print only the execution record.")
+@pass_ctx
+def command(ctx: Context, task_id: str, as_json: bool) -> None:
+    """Execute one task now, streaming the answer to stdout."""
+    settings = ctx.settings
+    task = load_task(ctx.home, task_id)  # a task that cannot load: exit 2 before anything
+    brain = make_brain(settings.brain)
+    provider = choose_provider(settings.brain)
+    model = "" if provider == "offline" else f" ({task.model or settings.brain.model})"
+    notice(f"brain: {provider}{model}")
+
+    stream = TextStream()
+    outcome = run_task(
+        ctx.home,
+        settings,
+        task_id,
+        brain,
+        ctx.clock,
+        on_text=None if as_json else stream,
+        on_wait=notice,
+    )
+    if as_json:
+        emit_json(outcome.record)
+    else:
+        stream.end_line()
+    if outcome.record.get("stop_reason") == "max_tokens":
+        notice("note: the answer stopped at max_tokens (raise it in runner.yaml or the task)")
+    if not outcome.ok:
+        notice(f"runner: {task_id} failed: {outcome.record.get('error')}")
+        sys.exit(1)
+    notice(f"{task_id}: completed ({outcome.key})")

@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+import sys
+
+import click
+
+from runner.cli.context import Context, pass_ctx
+from runner.cli.watch_view import WatchView
+
+
+@click.command("watch")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per event line.")
+@pass_ctx
+def command(ctx: Context, as_json: bool) -> None:
+    """The daemon: sync on schedule, react to file changes, fire occurrences on time."""
+    from runner.watch.daemon import run_watch
+
+    view = WatchView(ctx.clock, as_json)
+    code = run_watch(ctx.home, ctx.settings, ctx.clock, view, view.end_of_series)
+    sys.exit(code)

@@ -1,0 +1,392 @@
+"""Log compression: older executions folded into one summary header (SPEC, "Logs").
+
+After an execution (under the series lock) the live log is compressed when its
+context passes `compression.max_tokens` or it holds more than
+`compression.max_executions` executions; `runner compress KEY` does it on demand. The
+newest `keep_recent` executions stay in full; the rest are summarised by the brain.
+
+The order of writes is what makes it safe. First the summary is made: a failed or
+empty one changes no file (the failure is noted under .runner/ and the next run tries
+again). Then the summarised executions are appended to `logs/archive/<key>.jsonl`
+(whole lines, fsync). Only then is the live log replaced, atomically, by [header,
+recent executions]. A crash before the replace leaves the old live log and perhaps
+some executions in the archive too; readers (logs.read_archive, logs.read_all) count
+each execution id once, and the next compression archives them again harmlessly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from runner.brain.protocol import Brain, BrainRequest, PriorTurn, SummaryRequest, Usage
+from runner.clock import Clock, utc_iso
+from runner.errors import BrainError, RunnerError, UsageError
+from runner.fsutil import append_line, atomic_write
+from runner.home import Home
+from runner.keys import check_key, session_id
+from runner.locks import acquire_waiting, series_lock
+from runner.logs import store as logs
+from runner.settings import Settings
+from runner.testpause import pause_point
+
+log = logging.getLogger("runner")
+
+SUMMARY_SYSTEM = (
+    "You keep the memory of a recurring agent task. Your summary replaces older "
+    "conversation turns: the next runs of the task see only your summary and the most "
+    "recent executions, so whatever you leave out is gone from their context."
+)
+
+SUMMARY_PROMPT = """\
+Write the new summary header for this recurring task. It replaces the previous \
+summary header (if any) and the executions below, which are oldest first.
+
+Keep, in this order, under these four headings:
+1. Standing instructions: what the task is asked to do on every run, and how.
+2. Facts and decisions: every fact given and decision taken, with its exact names, \
+numbers, dates, codes and amounts.
+3. Open items: questions, promises and to-dos not yet resolved.
+4. What changed from run to run: how the instructions, the answers and the situation \
+developed, most recent last.
+
+Fold the previous summary header in: keep everything it says unless a later \
+execution changes it. Use only what is written below. Invent nothing: no fact, name, \
+number or conclusion that is not in the text; where something is unclear, say so. \
+Write plain text, at most about {cap_tokens} tokens.
+
+<previous_summary>
+{previous_summary}
+</previous_summary>
+
+<executions>
+{executions}
+</executions>
+"""
+
+
+@dataclass(frozen=True)
+class CompressResult:
+    """What a compression did. `status`: compressed | failed | nothing."""
+
+    key: str
+    status: str
+    reason: str  # tokens | executions | retry | asked
+    context_tokens: int | None  # the live context before, where known
+    executions: int  # executions in the live log before
+    summarised: int = 0
+    kept: int = 0
+    covers: int = 0  # executions the header stands for afterwards
+    summary_id: str | None = None
+    error: str | None = None
+    warning: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "failed"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "status": self.status,
+            "reason": self.reason,
+            "context_tokens": self.context_tokens,
+            "executions": self.executions,
+            "summarised": self.summarised,
+            "kept": self.kept,
+            "covers": self.covers,
+            "summary_id": self.summary_id,
+            "error": self.error,
+            "warning": self.warning,
+        }
+
+
+def context_request(contents: logs.LogContents, settings: Settings) -> BrainRequest:
+    """The context the next run of this series starts from (without its new prompt)."""
+    summary = contents.summary.get("text") if contents.summary else None
+    return BrainRequest(
+        model=settings.brain.model,
+        max_tokens=settings.brain.max_tokens,
+        prompt="",
+        session_id=session_id(contents.key),
+        summary=summary if isinstance(summary, str) and summary else None,
+        history=turns(contents.executions),
+    )
+
+
+def turns(records: list[dict[str, Any]]) -> tuple[PriorTurn, ...]:
+    return tuple(PriorTurn.from_record(r) for r in records)
+
+
+def recorded_context_tokens(contents: logs.LogContents) -> int | None:
+    """The context size recorded by the newest execution that has usage, if any.
+
+    Failed executions record no usage; the newest one with usage stands for the
+    context (the small failed turns after it are not counted until the next answer
+    counts them). None where no usage exists yet: no executions, none with usage
+    (an imported log), or only records older than the summary header (their usage
+    counted the turns that the header has since replaced).
+    """
+    header_created = str(contents.summary.get("created") or "") if contents.summary else ""
+    for record in reversed(contents.executions):
+        if header_created and str(record.get("started") or "") < header_created:
+            return None
+        tokens = Usage.from_dict(record.get("usage")).context_tokens
+        if tokens > 0:
+            return tokens
+    return None
+
+
+def context_tokens(contents: logs.LogContents, brain: Brain, settings: Settings) -> int:
+    """The size of the live log's context in tokens, for the compression threshold.
+
+    Read from the newest recorded usage: input + cache + output tokens, i.e.
+    the conversation as the brain saw it after that reply, which is what the next run
+    sends again (SPEC: "read from the last response's usage"). The brain's
+    `count_tokens` is asked only where no usage exists yet (see
+    recorded_context_tokens), e.g. an imported log or one just compressed. Raises
+    BrainError if that count fails.
+    """
+    recorded = recorded_context_tokens(contents)
+    if recorded is not None:
+        return recorded
+    if not contents.executions and contents.summary is None:
+        return 0
+    return brain.count_tokens(context_request(contents, settings))
+
+
+def failure_path(home: Home, key: str) -> Path:
+    """Where a failed compression is noted (machine-local; deleting it is harmless).
+
+    Not in the live log: SPEC allows only summary and execution records there, and the
+    log must stay byte for byte as it was after a failed summary.
+    """
+    return home.state / "compression" / f"{check_key(key)}.json"
+
+
+def last_failure(home: Home, key: str) -> dict[str, Any] | None:
+    try:
+        data = json.loads(failure_path(home, key).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def measure(contents: logs.LogContents, brain: Brain, settings: Settings) -> int | None:
+    """context_tokens, or None (with a warning) when the brain cannot count."""
+    try:
+        return context_tokens(contents, brain, settings)
+    except RunnerError as exc:
+        log.warning("%s: cannot count the context: %s", contents.key, exc)
+        return None
+
+
+def maybe_compress(
+    home: Home, settings: Settings, key: str, brain: Brain, clock: Clock
+) -> CompressResult | None:
+    """Compress the live log of `key` if it needs it; None if it does not.
+
+    The caller holds the series lock (the executor calls this after an execution).
+    """
+    contents = logs.read_log(home, key)
+    comp = settings.compression
+    if len(contents.executions) <= comp.keep_recent:
+        return None  # nothing could be summarised anyway
+    tokens = measure(contents, brain, settings)
+    if tokens is not None and tokens > comp.max_tokens:
+        reason = "tokens"
+    elif len(contents.executions) > comp.max_executions:
+        reason = "executions"
+    elif last_failure(home, key) is not None:
+        reason = "retry"  # an earlier compression failed: try again
+    else:
+        return None
+    return compress_locked(home, settings, key, brain, clock, reason=reason, tokens=tokens)
+
+
+def compress(
+    home: Home,
+    settings: Settings,
+    key: str,
+    brain: Brain,
+    clock: Clock,
+    force: bool = True,
+    on_wait: Callable[[str], None] | None = None,
+) -> CompressResult:
+    """`runner compress KEY`: take the series lock and compress now.
+
+    With `force`, compress whenever there are more than keep_recent executions;
+    without it, only when the thresholds say so. Raises UsageError for an unknown key.
+    """
+    if not logs.log_path(home, key).exists():
+        raise UsageError(f"no log named {key!r} (looked for {logs.log_path(home, key)})")
+    lock = series_lock(home, key)
+    acquire_waiting(lock, key, on_wait)
+    try:
+        if force:
+            tokens = measure(logs.read_log(home, key), brain, settings)
+            return compress_locked(home, settings, key, brain, clock, reason="asked", tokens=tokens)
+        result = maybe_compress(home, settings, key, brain, clock)
+        if result is None:
+            contents = logs.read_log(home, key)
+            return CompressResult(
+                key, "nothing", "asked", None, len(contents.executions), covers=contents.covers
+            )
+        return result
+    finally:
+        lock.release()
+
+
+def compress_locked(
+    home: Home,
+    settings: Settings,
+    key: str,
+    brain: Brain,
+    clock: Clock,
+    *,
+    reason: str,
+    tokens: int | None = None,
+) -> CompressResult:
+    """Summarise all but the newest keep_recent executions; the caller holds the lock."""
+    live = logs.log_path(home, key)
+    # A torn tail would be dropped by the rewrite: set it aside first, as appends do.
+    logs.set_aside_torn_tail(live)
+    _remove_stale_temps(live)
+    contents = logs.read_log(home, key)
+    keep = settings.compression.keep_recent
+    older, recent = contents.executions[:-keep], contents.executions[-keep:]
+    base = CompressResult(
+        key, "nothing", reason, tokens, len(contents.executions), covers=contents.covers
+    )
+    if not older:
+        return replace(base, kept=len(recent))
+
+    request = summary_request(settings, contents, older)
+    try:
+        reply = brain.summarize(request)
+        text = reply.text.strip()
+        if not text:
+            raise BrainError("the brain returned an empty summary")
+    except RunnerError as exc:
+        return _failed(home, clock, base, exc.message)
+    warning = None
+    if reply.stop_reason == "max_tokens":
+        warning = "the summary hit brain.max_tokens and may be cut short"
+        log.warning("%s: %s", key, warning)
+
+    header = summary_record(contents, older, text, clock)
+
+    # 1. The archive first: from here on every summarised execution is in two places.
+    archive = logs.archive_path(home, key)
+    logs.set_aside_torn_tail(archive)
+    for number, record in enumerate(older):
+        append_line(archive, logs.record_line(record))
+        if number == 0:
+            pause_point("compress-archive-partial")
+    pause_point("compress-after-archive")
+
+    # 2. Then the live log, atomically: the old one stands until the new one is durable.
+    body = "".join(logs.record_line(r) + "\n" for r in [header, *recent])
+    atomic_write(live, body, before_replace=lambda: pause_point("compress-before-replace"))
+    pause_point("compress-after-replace")
+
+    with contextlib.suppress(FileNotFoundError):
+        failure_path(home, key).unlink()
+    # After a run this is the only word of it; `runner compress` prints its own answer.
+    log.log(
+        logging.DEBUG if reason == "asked" else logging.INFO,
+        "%s: compressed %d execution(s) into the summary header (covers %d); kept %d",
+        key,
+        len(older),
+        header["covers"],
+        len(recent),
+    )
+    return replace(
+        base,
+        status="compressed",
+        summarised=len(older),
+        kept=len(recent),
+        covers=int(header["covers"]),
+        summary_id=str(header["id"]),
+        warning=warning,
+    )
+
+
+def summary_request(
+    settings: Settings, contents: logs.LogContents, older: list[dict[str, Any]]
+) -> SummaryRequest:
+    previous = str(contents.summary.get("text") or "") if contents.summary else ""
+    cap = settings.compression.max_tokens // 2
+    return SummaryRequest(
+        model=settings.brain.model,
+        max_tokens=settings.brain.max_tokens,
+        system=SUMMARY_SYSTEM,
+        prompt=SUMMARY_PROMPT.format(
+            cap_tokens=cap,
+            previous_summary=previous or "(none: this is the first summary)",
+            executions="\n".join(_execution_text(r) for r in older),
+        ),
+        previous_summary=previous or None,
+        executions=turns(older),
+        cap_tokens=cap,
+    )
+
+
+def _execution_text(record: dict[str, Any]) -> str:
+    attrs = " ".join(
+        f'{name}="{record.get(name)}"'
+        for name in ("started", "occurrence", "status")
+        if record.get(name)
+    )
+    parts = [f"<execution {attrs}>", "<instructions>", str(record.get("instructions") or "")]
+    parts.append("</instructions>")
+    if record.get("response"):
+        parts += ["<response>", str(record["response"]), "</response>"]
+    if record.get("error"):
+        parts.append(f"<error>{record['error']}</error>")
+    parts.append("</execution>")
+    return "\n".join(parts)
+
+
+def summary_record(
+    contents: logs.LogContents, older: list[dict[str, Any]], text: str, clock: Clock
+) -> dict[str, Any]:
+    """The new header: covers and usage fold in the previous header's."""
+    totals = logs.LogContents(contents.key, contents.summary, older).usage_totals()
+    return {
+        "type": "summary",
+        "id": logs.new_record_id(),
+        "created": utc_iso(clock.now()),
+        "covers": contents.covers + len(older),
+        "usage": totals,
+        "text": text,
+    }
+
+
+def _remove_stale_temps(live: Path) -> None:
+    """Temp files of a compression killed before its replace (only we write them)."""
+    for stale in live.parent.glob(f".{live.name}.*.tmp"):
+        with contextlib.suppress(FileNotFoundError):
+            stale.unlink()
+
+
+def _failed(home: Home, clock: Clock, base: CompressResult, error: str) -> CompressResult:
+    """Nothing was written to the logs; note the failure so the next run tries again."""
+    previous = last_failure(home, base.key) or {}
+    note = {
+        "key": base.key,
+        "failed": utc_iso(clock.now()),
+        "error": error,
+        "failures": int(previous.get("failures") or 0) + 1,
+    }
+    try:
+        atomic_write(failure_path(home, base.key), json.dumps(note, ensure_ascii=False) + "\n")
+    except OSError as exc:  # .runner/ is a cache: failing to note it changes nothing
+        log.debug("cannot note the failed compression: %s", exc)
+    log.warning("%s: compression failed, the log is unchanged: %s", base.key, error)
+    return replace(base, status="failed", error=error)

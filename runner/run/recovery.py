@@ -1,0 +1,76 @@
+"""Recovery: a task found `running` whose process is gone was interrupted.
+
+Done once per run, under the series lock (or with it taken here when nobody holds it:
+flock is released by the kernel when its holder dies, so a held lock means a live run,
+which is never marked interrupted). If the run's log record made it to disk before the
+crash, the task takes that record's status; otherwise a `failed` record with error
+`interrupted` is appended, so nothing is lost and nothing doubled.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+
+from runner.clock import Clock, utc_iso
+from runner.home import Home
+from runner.locks import try_series_lock
+from runner.logs import store as logs
+from runner.run.records import INTERRUPTED, execution_record
+from runner.tasks import files as tasks
+
+log = logging.getLogger("runner")
+
+
+@dataclass(frozen=True)
+class Recovery:
+    task_id: str
+    status: str  # what the task became: failed (interrupted) or what the log said
+
+
+def recover_locked(home: Home, task: tasks.Task, clock: Clock) -> tasks.Task:
+    """With the series lock held: a task that says `running` was interrupted.
+
+    If its log record made it to disk before the crash, the task takes that record's
+    status; otherwise a `failed` record with error `interrupted` is appended.
+    """
+    if task.state.status != "running":
+        return task
+    for record in reversed(logs.read_log(home, task.key).executions):
+        if record.get("task") == task.id and record.get("started") == task.state.started:
+            state = replace(
+                task.state,
+                status=str(record.get("status")),
+                finished=record.get("finished"),
+                error=record.get("error"),
+            )
+            log.warning("%s: finished before a crash; state repaired from its log", task.id)
+            return tasks.write_state(task, state)
+    now = utc_iso(clock.now())
+    record = execution_record(
+        task,
+        started=task.state.started or now,
+        finished=now,
+        status="failed",
+        model=None,
+        error=INTERRUPTED,
+    )
+    logs.append_record(home, task.key, record)
+    log.warning("%s: an earlier run was interrupted; recorded as failed", task.id)
+    state = replace(task.state, status="failed", finished=now, error=INTERRUPTED)
+    return tasks.write_state(task, state)
+
+
+def recover_if_interrupted(home: Home, task: tasks.Task, clock: Clock) -> Recovery | None:
+    """Recover `task` if it says `running` and no live process holds its lock."""
+    if task.state.status != "running":
+        return None
+    lock = try_series_lock(home, task.key)
+    if lock is None:
+        return None  # a live run: never marked interrupted
+    try:
+        fresh = tasks.parse_task(home, task.path)
+        fixed = recover_locked(home, fresh, clock)
+        return Recovery(task.id, fixed.state.status) if fixed is not fresh else None
+    finally:
+        lock.release()

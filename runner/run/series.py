@@ -1,0 +1,179 @@
+"""Due occurrences become tasks and run: `runner tick`, and the watch loop's engine.
+
+plan.py decides what is due; `run_series` then works one series under its lock,
+oldest first, and re-checks every decision there: another `tick` or the watch loop
+may have got there first, and only the log (and claims) can say whether an
+occurrence ran. So any number of runners on one home run each occurrence exactly
+once, and an editor writing back an old `pending` copy of a task file runs nothing
+again. Find-or-create computes each task's path from the UID and the original
+start; it never searches.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+
+from runner.brain.protocol import Brain
+from runner.clock import Clock, utc_iso
+from runner.errors import FileError, Problem, RunnerError
+from runner.home import Home
+from runner.locks import series_lock
+from runner.run import history as claims
+from runner.run.executor import RunOutcome, run_locked
+from runner.run.history import SeriesBook
+from runner.run.plan import FRESH, RETRY, RUNNING, SeriesWork, verdict
+from runner.run.recovery import recover_locked
+from runner.schedule.occurrence import Occurrence
+from runner.settings import Settings
+from runner.tasks import files as tasks
+from runner.tasks.occurrence import find_or_create
+
+log = logging.getLogger("runner")
+
+EventSink = Callable[[str, dict[str, Any]], None]
+
+
+# -- running one series ---------------------------------------------------------------
+
+
+def run_series(
+    home: Home,
+    settings: Settings,
+    work: SeriesWork,
+    brain: Brain,
+    clock: Clock,
+    on_event: EventSink | None = None,
+) -> list[RunOutcome]:
+    """Do `work` under the series lock, re-checking each occurrence there."""
+    emit = on_event or (lambda kind, data: None)
+    outcomes: list[RunOutcome] = []
+    lock = series_lock(home, work.key)
+    lock.acquire()
+    try:
+        for task_id in work.cancelled:
+            _cancel_locked(home, task_id, emit)
+        for occurrence in work.skipped:
+            _skip_locked(home, settings, occurrence, clock, emit)
+        for occurrence in work.occurrences:
+            outcome = _run_one_locked(home, settings, occurrence, brain, clock, emit)
+            if outcome is not None:
+                outcomes.append(outcome)
+    finally:
+        lock.release()
+    return outcomes
+
+
+def _event_data(occurrence: Occurrence, **extra: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "task": occurrence.task_id,
+        "key": occurrence.series_key,
+        "title": occurrence.title,
+        "calendar": occurrence.calendar,
+        "fire_at": utc_iso(occurrence.fire_at),
+    }
+    data.update(extra)
+    return data
+
+
+def _run_one_locked(
+    home: Home,
+    settings: Settings,
+    occurrence: Occurrence,
+    brain: Brain,
+    clock: Clock,
+    emit: EventSink,
+) -> RunOutcome | None:
+    now = clock.now()
+    if not now - timedelta(seconds=settings.grace) <= occurrence.fire_at <= now:
+        return None  # no longer (or not yet) due: a clock jump, a slow queue
+    problems: list[Problem] = []
+    state, _ = verdict(
+        home, settings, SeriesBook(home, occurrence.series_key), occurrence, now, problems
+    )
+    if state not in (FRESH, RETRY, RUNNING):
+        for problem in problems:
+            emit("problem", _problem_data(occurrence, problem))
+        return None
+    try:
+        task = find_or_create(home, occurrence, clock)
+    except RunnerError as exc:
+        emit("problem", _problem_data(occurrence, _as_problem(occurrence, exc)))
+        return None
+    if task.state.status == "running":
+        task = recover_locked(home, task, clock)  # a crashed run: record it, then decide
+        if task.state.status != "running":
+            if task.state.status == "completed":
+                claims.write_claim(home, task.id, "completed")
+            state, _ = verdict(home, settings, SeriesBook(home, task.key), occurrence, now)
+            if state != RETRY:
+                return None
+    emit("fired", _event_data(occurrence, attempt=task.state.attempts + 1))
+    started = clock.monotonic()
+    outcome = run_locked(home, settings, task, brain, clock)
+    if outcome.ok:
+        claims.write_claim(home, task.id, "completed")
+    emit(
+        "finished",
+        _event_data(
+            occurrence,
+            status=outcome.status,
+            error=outcome.record.get("error"),
+            usage=outcome.record.get("usage"),
+            seconds=round(clock.monotonic() - started, 3),
+        ),
+    )
+    return outcome
+
+
+def _as_problem(occurrence: Occurrence, exc: RunnerError) -> Problem:
+    if isinstance(exc, FileError):
+        return Problem.from_error(exc)
+    return Problem(str(occurrence.path), None, f"{occurrence.task_id}: {exc.message}")
+
+
+def _problem_data(occurrence: Occurrence, problem: Problem) -> dict[str, Any]:
+    return {
+        "task": occurrence.task_id,
+        "path": problem.path,
+        "line": problem.line,
+        "message": problem.message,
+    }
+
+
+def _skip_locked(
+    home: Home, settings: Settings, occurrence: Occurrence, clock: Clock, emit: EventSink
+) -> None:
+    now = clock.now()
+    state, _ = verdict(home, settings, SeriesBook(home, occurrence.series_key), occurrence, now)
+    if state != FRESH:
+        return
+    try:
+        task = find_or_create(home, occurrence, clock, status="skipped")
+        if task.state.status != "skipped":
+            tasks.write_state(task, replace(task.state, status="skipped"))
+    except RunnerError as exc:
+        emit("problem", _problem_data(occurrence, _as_problem(occurrence, exc)))
+        return
+    claims.write_claim(home, occurrence.task_id, "skipped")
+    emit("skipped", _event_data(occurrence))
+
+
+def _cancel_locked(home: Home, task_id: str, emit: EventSink) -> None:
+    try:
+        task = tasks.load_task(home, task_id)
+    except RunnerError:
+        return
+    if task.state.status != "pending":
+        return
+    tasks.write_state(task, replace(task.state, status="cancelled"))
+    emit("cancelled", {"task": task_id, "key": task.key, "title": task.title})
+
+
+# -- find or create -------------------------------------------------------------------
+
+
+# -- one pass -------------------------------------------------------

@@ -1,0 +1,78 @@
+"""`runner tick`: one pass over every due occurrence, series by series, then exit.
+
+plan.py decides what is due; series.py runs each series' work under its lock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from runner.brain.protocol import Brain
+from runner.clock import Clock
+from runner.errors import FileError, Problem
+from runner.home import Home
+from runner.run.executor import RunOutcome
+from runner.run.plan import plan_due
+from runner.run.series import EventSink, run_series
+from runner.schedule.cache import CalendarCache
+from runner.settings import Settings
+
+
+@dataclass(frozen=True)
+class TickResult:
+    outcomes: tuple[RunOutcome, ...]
+    skipped: tuple[str, ...]
+    cancelled: tuple[str, ...]
+    problems: tuple[Problem, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(o.ok for o in self.outcomes)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {
+            "ran": len(self.outcomes),
+            "completed": sum(1 for o in self.outcomes if o.ok),
+            "failed": sum(1 for o in self.outcomes if not o.ok),
+            "skipped": len(self.skipped),
+            "cancelled": len(self.cancelled),
+            "problems": len(self.problems),
+        }
+
+
+def tick(
+    home: Home,
+    settings: Settings,
+    brain: Brain,
+    clock: Clock,
+    on_event: EventSink | None = None,
+) -> TickResult:
+    """One pass: every due occurrence gets its task and runs, series by series."""
+    cache = CalendarCache(home, disk=True)
+    calendars = cache.refresh(settings)
+    problems: list[Problem] = []
+    outcomes: list[RunOutcome] = []
+    skipped: list[str] = []
+    cancelled: list[str] = []
+
+    def sink(kind: str, data: dict[str, Any]) -> None:
+        if kind == "skipped":
+            skipped.append(str(data["task"]))
+        elif kind == "cancelled":
+            cancelled.append(str(data["task"]))
+        elif kind == "problem":
+            problems.append(Problem(str(data["path"]), data["line"], str(data["message"])))
+        if on_event is not None:
+            on_event(kind, data)
+
+    plan = plan_due(home, settings, calendars, clock.now(), problems)
+    problems[:0] = calendars.problems
+    cache.save()
+    for work in plan:
+        try:
+            outcomes.extend(run_series(home, settings, work, brain, clock, sink))
+        except FileError as exc:  # e.g. a log corrupted meanwhile: the other series go on
+            problems.append(Problem.from_error(exc))
+    return TickResult(tuple(outcomes), tuple(skipped), tuple(cancelled), tuple(problems))

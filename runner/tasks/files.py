@@ -1,0 +1,343 @@
+"""Task files: strict loading, and rewriting only the `# runner state` block.
+
+The user's part of a task file (everything above the line `# runner state`) is
+never rewritten: comments and formatting stay byte for byte. The runner rewrites the
+state block atomically, re-reading the file first so an edit saved meanwhile is kept.
+Callers hold the task's series lock (locks.py) around read-modify-write.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from runner import keys
+from runner.clock import utc_iso
+from runner.errors import TaskFileError, UsageError
+from runner.fsutil import atomic_write
+from runner.home import Home
+from runner.yamlload import load_mapping
+
+MARKER = "# runner state"
+USER_KEYS = ("title", "instructions", "model", "system", "max_tokens", "key")
+EVENT_KEYS = ("source", "calendar", "caldav_uid", "occurrence", "recurrence_id")
+STATE_KEYS = ("status", "attempts", "session_id", "created", "started", "finished", "error")
+ALL_KEYS = frozenset(USER_KEYS + EVENT_KEYS + STATE_KEYS)
+STATUSES = ("pending", "running", "completed", "failed", "skipped", "cancelled")
+SOURCES = ("caldav", "local")
+
+# A task id is a hand-written `<key>` or a runner-written `<series-key>/<stamp>`.
+_STAMP = r"\d{8}(?:T\d{6}Z?)?"
+TASK_ID_RE = re.compile(rf"{keys.KEY_RE.pattern}(?:/{_STAMP})?")
+_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")
+
+
+@dataclass(frozen=True)
+class TaskState:
+    status: str = "pending"
+    attempts: int = 0
+    session_id: str | None = None
+    created: str | None = None
+    started: str | None = None
+    finished: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Task:
+    id: str
+    path: Path
+    key: str
+    title: str
+    instructions: str
+    model: str | None = None
+    system: str | None = None
+    max_tokens: int | None = None
+    source: str | None = None
+    calendar: str | None = None
+    caldav_uid: str | None = None
+    occurrence: str | None = None
+    recurrence_id: str | None = None
+    state: TaskState = field(default_factory=TaskState)
+
+    @property
+    def session_id(self) -> str:
+        return keys.session_id(self.key)
+
+    @property
+    def is_occurrence(self) -> bool:
+        return "/" in self.id
+
+
+def check_task_id(task_id: str) -> str:
+    if not TASK_ID_RE.fullmatch(task_id) or task_id.split("/")[0] in keys.RESERVED:
+        raise UsageError(f"invalid task id {task_id!r}")
+    return task_id
+
+
+def task_path(home: Home, task_id: str) -> Path:
+    return home.tasks / f"{check_task_id(task_id)}.yaml"
+
+
+def task_id_for(home: Home, path: Path) -> str:
+    rel = path.relative_to(home.tasks).with_suffix("")
+    return "/".join(rel.parts)
+
+
+def split_text(text: str) -> tuple[str, str | None]:
+    """(user part, state part or None). The marker is the last line equal to it."""
+    lines = text.splitlines(keepends=True)
+    for index in range(len(lines) - 1, -1, -1):
+        if lines[index].rstrip() == MARKER:
+            return "".join(lines[:index]), "".join(lines[index + 1 :])
+    return text, None
+
+
+def load_task(home: Home, task_id: str) -> Task:
+    path = task_path(home, task_id)
+    if not path.exists():
+        raise UsageError(f"no such task: {task_id} (looked for {path})")
+    return parse_task(home, path)
+
+
+def parse_task(home: Home, path: Path) -> Task:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise TaskFileError(path, None, f"not UTF-8 text: {exc.reason}") from None
+    except OSError as exc:
+        raise TaskFileError(path, None, f"cannot read: {exc.strerror}") from None
+    return parse_task_text(home, path, text)
+
+
+def parse_task_text(home: Home, path: Path, text: str) -> Task:
+    doc = load_mapping(path, text, TaskFileError)
+    values, lines = doc.values, doc.lines
+    task_id = task_id_for(home, path)
+
+    def fail(key: str | None, message: str) -> TaskFileError:
+        return TaskFileError(path, lines.get(key, 1) if key else 1, message)
+
+    for key in values:
+        if key not in ALL_KEYS:
+            hint = " (keys are snake_case)" if "-" in key or key.lower() != key else ""
+            raise fail(key, f"unknown key '{key}'{hint}")
+
+    # Scalars kept as text (an unquoted UID or time may load as a number or datetime);
+    # a list or mapping there is a mistake, not text.
+    for key in ("caldav_uid", "session_id", "created", "started", "finished", "error"):
+        if isinstance(values.get(key), list | dict):
+            raise fail(key, f"'{key}' must be text, not {type(values[key]).__name__}")
+
+    def text_of(key: str, required: bool = False) -> str | None:
+        value = values.get(key)
+        if value is None:
+            if required:
+                raise fail(None, f"missing required key '{key}'")
+            return None
+        if not isinstance(value, str):
+            raise fail(key, f"'{key}' must be text, not {type(value).__name__}")
+        return value
+
+    instructions = text_of("instructions", required=True)
+    assert instructions is not None
+    if not instructions.strip():
+        raise fail("instructions", "'instructions' is empty")
+    max_tokens = values.get("max_tokens")
+    if max_tokens is not None and (
+        isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1
+    ):
+        raise fail("max_tokens", "'max_tokens' must be a whole number ≥ 1")
+    source = text_of("source")
+    if source is not None and source not in SOURCES:
+        raise fail("source", f"'source' must be one of {', '.join(SOURCES)}")
+
+    occurrence = _occurrence_text(values.get("occurrence"))
+    if values.get("occurrence") is not None and occurrence is None:
+        raise fail("occurrence", "'occurrence' must be a date or a date-time")
+
+    recurrence_id = text_of("recurrence_id")
+    explicit_key = text_of("key")
+    if "/" in task_id:
+        series = task_id.split("/")[0]
+        key = recurrence_id or series
+    else:
+        key = explicit_key or task_id
+    if not keys.is_valid_key(key):
+        where = "key" if explicit_key else ("recurrence_id" if recurrence_id else None)
+        raise fail(where, f"'{key}' is not a valid key ([A-Za-z0-9][A-Za-z0-9._-]{{0,99}})")
+    if not TASK_ID_RE.fullmatch(task_id) or task_id.split("/")[0] in keys.RESERVED:
+        # e.g. tasks/work/review.yaml: `run` could never name it, so say so here.
+        raise fail(
+            None,
+            f"'{task_id}' is not a task id: name the file tasks/<key>.yaml, "
+            "or tasks/<series-key>/<stamp>.yaml for a calendar occurrence",
+        )
+
+    return Task(
+        id=task_id,
+        path=path,
+        key=key,
+        title=text_of("title") or task_id,
+        instructions=instructions,
+        model=text_of("model"),
+        system=text_of("system"),
+        max_tokens=max_tokens,
+        source=source,
+        calendar=text_of("calendar"),
+        caldav_uid=_scalar_text(values.get("caldav_uid")),
+        occurrence=occurrence,
+        recurrence_id=recurrence_id,
+        state=_parse_state(values, fail),
+    )
+
+
+def _scalar_text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _occurrence_text(value: Any) -> str | None:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, str):
+        try:
+            datetime.fromisoformat(value)
+        except ValueError:
+            return None
+        return value
+    return None
+
+
+def _time_text(value: Any) -> str | None:
+    # Unquoted timestamps load as datetimes; quoted ones as text. Both are accepted.
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            return value.isoformat()
+        return utc_iso(value)
+    return str(value)
+
+
+def _parse_state(values: dict[str, Any], fail: Any) -> TaskState:
+    status = values.get("status", "pending")
+    if status not in STATUSES:
+        raise fail("status", f"'status' must be one of {', '.join(STATUSES)}")
+    attempts = values.get("attempts", 0)
+    if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 0:
+        raise fail("attempts", "'attempts' must be a whole number ≥ 0")
+    error = values.get("error")
+    return TaskState(
+        status=status,
+        attempts=attempts,
+        session_id=_scalar_text(values.get("session_id")),
+        created=_time_text(values.get("created")),
+        started=_time_text(values.get("started")),
+        finished=_time_text(values.get("finished")),
+        error=None if error is None else str(error),
+    )
+
+
+def render_state(state: TaskState) -> str:
+    out = [MARKER]
+    for name in STATE_KEYS:
+        out.append(f"{name}: {_render_scalar(getattr(state, name))}")
+    return "\n".join(out) + "\n"
+
+
+def _render_scalar(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str) and (_TIMESTAMP.fullmatch(value) or value in STATUSES):
+        return value
+    quoted = '"' if isinstance(value, str) and _has_yaml_only_breaks(value) else None
+    dumped = yaml.safe_dump(
+        value, allow_unicode=True, width=1 << 30, default_flow_style=True, default_style=quoted
+    )
+    return dumped.removesuffix("\n").removesuffix("\n...")
+
+
+def _strip_state_keys(user: str) -> str:
+    """Remove state keys written outside the block (a hand-made or older file)."""
+    if not any(re.search(rf"(?m)^{k}\s*:", user) for k in STATE_KEYS):
+        return user
+    node = yaml.compose(user, Loader=yaml.SafeLoader)
+    if not isinstance(node, yaml.MappingNode):
+        return user
+    lines = user.splitlines(keepends=True)
+    drop: set[int] = set()
+    for key_node, value_node in node.value:
+        if key_node.value in STATE_KEYS and key_node.start_mark.column == 0:
+            last = value_node.end_mark.line
+            if value_node.end_mark.column == 0 and last > key_node.start_mark.line:
+                last -= 1
+            drop.update(range(key_node.start_mark.line, last + 1))
+    return "".join(line for i, line in enumerate(lines) if i not in drop)
+
+
+def write_state(task: Task, state: TaskState) -> Task:
+    """Rewrite the state block of `task.path`; the caller holds the series lock.
+
+    The file is re-read here, so a user's edit saved since `task` was loaded is kept.
+    """
+    # Bytes, not read_text: universal newlines would turn a CRLF file's user part LF.
+    text = task.path.read_bytes().decode("utf-8")
+    user, _ = split_text(text)
+    user = _strip_state_keys(user)
+    newline = "\r\n" if "\r\n" in user else "\n"
+    if user and not user.endswith("\n"):
+        user += newline
+    atomic_write(task.path, user + render_state(state).replace("\n", newline))
+    return replace(task, state=state)
+
+
+def new_task_text(fields: dict[str, Any], state: TaskState) -> str:
+    """The text of a runner-written task file: fields, then the state block."""
+    body = yaml.dump(
+        {k: v for k, v in fields.items() if v is not None},
+        Dumper=_TaskDumper,
+        sort_keys=False,
+        allow_unicode=True,
+        width=100,
+    )
+    return body + render_state(state)
+
+
+def _has_yaml_only_breaks(value: str) -> bool:
+    # NEL, LS and PS are line breaks to YAML, which folds them in every style but a
+    # double-quoted scalar (there they are escaped as \N, \L, \P).
+    return any(ch in value for ch in "\x85\u2028\u2029")
+
+
+class _TaskDumper(yaml.SafeDumper):
+    """Multi-line text as a `|` block, so a runner-written file reads well in an editor."""
+
+
+def _represent_text(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value else None
+    if _has_yaml_only_breaks(value):
+        style = '"'
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_TaskDumper.add_representer(str, _represent_text)
+
+
+def iter_task_paths(home: Home) -> list[Path]:
+    """Every task file, hand-written first, sorted; hidden and temp files skipped."""
+    if not home.tasks.is_dir():
+        return []
+    found: list[Path] = []
+    for path in home.tasks.rglob("*.yaml"):
+        rel = path.relative_to(home.tasks)
+        if any(part.startswith(".") for part in rel.parts) or len(rel.parts) > 2:
+            continue
+        found.append(path)
+    return sorted(found, key=lambda p: (len(p.relative_to(home.tasks).parts), str(p)))

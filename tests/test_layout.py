@@ -24,6 +24,7 @@ LAYERS = {
     "tasks": 3,
     "brain": 4,
     "logs": 4,
+    "tools": 4,
     "run": 5,
     "watch": 6,
     "check": 7,

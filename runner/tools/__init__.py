@@ -1,0 +1,1 @@
+"""Tools the agent may use during a run: built-in file tools and MCP servers."""

@@ -7,35 +7,7 @@ from pathlib import Path
 
 from runner.fsutil import atomic_write
 from runner.home import Home
-
-SETTINGS_TEMPLATE = """\
-# runner.yaml: settings for this home. Every setting has a default; delete what you
-# do not change. Secrets never go here (use password_env or password_cmd).
-
-brain:
-  provider: auto            # auto: anthropic when ANTHROPIC_API_KEY is set, else offline
-  # model: claude-sonnet-5-5
-  # max_tokens: 4096
-  # timeout: 120s
-
-# calendars:                # default: every folder under calendars/ is a local calendar
-#   - name: agent
-#     url: https://dav.example.com/calendars/me/agent/
-#     username: me
-#     password_env: CALDAV_PASSWORD   # or password_cmd: "pass show caldav"
-
-# sync_every: 5m
-# catch_up: latest          # latest | all | none: occurrences missed while off
-# grace: 12h                # older missed occurrences are skipped
-# all_day_at: "09:00"       # local time at which all-day events fire
-# retries: 2
-# workers: 2
-# shutdown_grace: 10s
-# compression:
-#   max_tokens: 50000
-#   max_executions: 20
-#   keep_recent: 5
-"""
+from runner.settings import settings_template
 
 EXAMPLE_TASK = """\
 title: Hello
@@ -67,7 +39,7 @@ def init_home(home: Home) -> InitResult:
             folder.mkdir(parents=True)
             created.append(folder.name + "/")
     files = {
-        home.settings_file: SETTINGS_TEMPLATE,
+        home.settings_file: settings_template(),
         home.root / ".gitignore": GITIGNORE,
         home.tasks / "hello.yaml": EXAMPLE_TASK,
     }

@@ -41,7 +41,6 @@ TOO_LONG_YET = {
     "runner.calendars.parse.parse_file",
     "runner.calendars.sync.run",
     "runner.logs.compression.compress_locked",
-    "runner.settings.load_settings",
     "runner.tasks.files.parse_task_text",
     "runner.watch.daemon._run_locked",
 }

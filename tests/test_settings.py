@@ -114,3 +114,41 @@ def test_errors_name_file_and_line(tmp_path: Path, text: str, line: int, words: 
     assert str(info.value).startswith(f"{path}:{line}: ")
     assert info.value.exit_code == 2
     assert "hunter2" not in str(info.value)  # a secret is never echoed
+
+
+def test_every_setting_is_in_the_init_template() -> None:
+    """The template is written from the same declarations that load_settings reads."""
+    from runner.settings import setting_fields, settings_template
+
+    text = settings_template()
+    names = [f.name for f in setting_fields()]
+    assert {"provider", "model", "password_cmd", "keep_recent", "shutdown_grace"} <= set(names)
+    for f in setting_fields():
+        assert f"{f.name}:" in text, f.path
+    assert "auto | anthropic | offline" in text
+
+
+def test_uncommented_template_values_load_as_the_defaults(tmp_path: Path) -> None:
+    """Every default the template shows, uncommented, means the default."""
+    import re
+
+    from runner.settings import settings_template
+
+    body = settings_template().split("\n\n", 1)[1]  # after the header
+    kept = []
+    for line in body.splitlines():
+        line = re.sub(r"^(\s*)# ", r"\1", line)  # uncomment
+        line = re.sub(r"\s{2,}# .*$", "", line)  # drop the help
+        if line.lstrip().startswith(("system:", "calendars:", "- ", "url:", "username:", "pass")):
+            continue  # examples, not defaults
+        kept.append(line)
+    assert len(kept) > 15
+    assert load_settings(write(tmp_path, "\n".join(kept) + "\n")) == Settings()
+
+
+def test_an_unknown_provider_names_the_choices(tmp_path: Path) -> None:
+    path = write(tmp_path, "brain:\n  provider: gpt\n")
+    with pytest.raises(
+        SettingsError, match=r":2: brain.provider must be auto, anthropic or offline"
+    ):
+        load_settings(path)

@@ -206,12 +206,13 @@ def test_pool_names_an_unexpected_error_and_goes_on(caplog: pytest.LogCaptureFix
     assert len(messages) == 2 and all("boom in a" in m for m in messages)
 
 
-class BlockingBrain:
+class BlockingBrain(OfflineBrain):
     """Answers nothing until released: a slow API call."""
 
     name = "blocking"
 
     def __init__(self) -> None:
+        super().__init__()
         self.called = threading.Event()
         self.release = threading.Event()
 

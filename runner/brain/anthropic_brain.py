@@ -153,6 +153,14 @@ class AnthropicBrain:
 
     # -- the Brain interface ------------------------------------------------------
 
+    def describe(self, model: str | None = None) -> str:
+        return f"{self.name} ({model or self.settings.model})"
+
+    def warm(self) -> None:
+        # Import the SDK (seconds on a cold disk) and build the client now; the SDK
+        # imports its resources lazily too, hence the touch of `messages`.
+        _ = self.client.messages
+
     def complete(self, request: BrainRequest, on_text: TextSink | None = None) -> BrainReply:
         import anthropic
         import httpx2
@@ -233,14 +241,14 @@ class AnthropicBrain:
 
     def error(self, exc: BaseException, model: str) -> BrainError:
         """The SDK's exception as a BrainError in words, with no secret in it."""
-        message, retryable = self.describe(exc, model)
+        message, retryable = self.explain(exc, model)
         client = self._client
         for secret in (client.api_key, client.auth_token) if client else ():
             if secret:
                 message = message.replace(secret, "[redacted]")
         return BrainError(message, retryable=retryable)
 
-    def describe(self, exc: BaseException, model: str) -> tuple[str, bool]:
+    def explain(self, exc: BaseException, model: str) -> tuple[str, bool]:
         import anthropic
         import httpx2
 

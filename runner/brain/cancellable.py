@@ -9,6 +9,7 @@ abandoned helper thread dies with the process.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable
 
@@ -19,19 +20,10 @@ from runner.errors import RunnerError
 def warm(brain: Brain) -> None:
     """Pay a brain's lazy imports now, so the first run at its due time does not.
 
-    The Anthropic brain imports its SDK (seconds on a cold disk) and builds its client
-    on first use; a brain may offer `warm()` for this, else its `client` is touched.
     A broken credential is left for the first run to report as a failed execution.
     """
-    try:
-        hook = getattr(brain, "warm", None)
-        if callable(hook):
-            hook()
-            return
-        client = getattr(brain, "client", None)
-        getattr(client, "messages", None)  # the SDK imports its resources lazily too
-    except RunnerError:
-        pass
+    with contextlib.suppress(RunnerError):
+        brain.warm()
 
 
 class Cancelled(SystemExit):
@@ -107,6 +99,12 @@ class CancellableBrain:
             with self._lock:
                 self.interrupted_sessions.add(session)
         raise Cancelled()
+
+    def describe(self, model: str | None = None) -> str:
+        return self.inner.describe(model)
+
+    def warm(self) -> None:
+        self.inner.warm()
 
     def complete(self, request: BrainRequest, on_text: TextSink | None = None) -> BrainReply:
         return self._call(lambda: self.inner.complete(request, on_text), request.session_id)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 from runner.brain.protocol import BrainReply, BrainRequest, SummaryRequest, TextSink, Usage
+from runner.settings import BrainSettings
 
 OFFLINE_MODEL = "offline"
 
@@ -27,6 +28,15 @@ def request_text(request: BrainRequest) -> str:
 
 class OfflineBrain:
     name = "offline"
+
+    def __init__(self, settings: BrainSettings | None = None) -> None:
+        pass  # nothing to configure: the registry passes every brain its settings
+
+    def describe(self, model: str | None = None) -> str:
+        return self.name  # no model is called, whatever the task names
+
+    def warm(self) -> None:
+        pass
 
     def complete(self, request: BrainRequest, on_text: TextSink | None = None) -> BrainReply:
         first_line = next((ln.strip() for ln in request.prompt.splitlines() if ln.strip()), "")

@@ -105,6 +105,21 @@ TextSink = Callable[[str], None]
 class Brain(Protocol):
     name: str
 
+    def describe(self, model: str | None = None) -> str:
+        """How the brain is shown to a person: "anthropic (claude-…)", "offline".
+
+        `model` is a task's own model, where it names one.
+        """
+        ...
+
+    def warm(self) -> None:
+        """Pay lazy imports and set-up now, so the first run at its due time does not.
+
+        Optional in spirit: a brain with nothing to prepare does nothing. A broken
+        credential is left for the first run to report (raise nothing but RunnerError).
+        """
+        ...
+
     def complete(self, request: BrainRequest, on_text: TextSink | None = None) -> BrainReply:
         """Answer `request`; stream text chunks to `on_text` as they arrive.
 

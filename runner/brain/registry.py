@@ -1,37 +1,34 @@
-"""Which brain a home uses: the provider registry.
+"""Which brain a home uses: a Brain built from the provider table.
 
-Providers are named here once; settings validation and `make_brain` both read this
-table. A provider's module is imported only when it is chosen, so `list` and
+The providers are named once, in runner/providers.py (settings validation reads the
+same table). A provider's module is imported only when it is chosen, so `list` and
 `check` never pay for an SDK.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from runner.brain.protocol import Brain
 from runner.errors import UsageError
+from runner.providers import provider_named, resolve_provider
 from runner.settings import BrainSettings
 
 
 def choose_provider(settings: BrainSettings, environ: Mapping[str, str] | None = None) -> str:
-    env = os.environ if environ is None else environ
-    if settings.provider == "auto":
-        return "anthropic" if env.get("ANTHROPIC_API_KEY") else "offline"
-    return settings.provider
+    return resolve_provider(settings.provider, os.environ if environ is None else environ)
 
 
 def make_brain(settings: BrainSettings, environ: Mapping[str, str] | None = None) -> Brain:
-    provider = choose_provider(settings, environ)
-    if provider == "offline":
-        from runner.brain.offline import OfflineBrain
-
-        return OfflineBrain()
-    if provider == "anthropic":
-        try:
-            from runner.brain.anthropic_brain import AnthropicBrain
-        except ImportError as exc:
-            raise UsageError(f"the anthropic brain cannot be loaded: {exc}") from None
-        return AnthropicBrain(settings)
-    raise UsageError(f"unknown brain provider {provider!r}")
+    name = choose_provider(settings, environ)
+    provider = provider_named(name)
+    if provider is None:
+        raise UsageError(f"unknown brain provider {name!r}")
+    try:
+        module = importlib.import_module(provider.module)
+    except ImportError as exc:
+        raise UsageError(f"the {name} brain cannot be loaded: {exc}") from None
+    factory: Callable[[BrainSettings], Brain] = getattr(module, provider.factory)
+    return factory(settings)

@@ -89,9 +89,7 @@ class WatchView:
 
     def banner(self, data: dict[str, Any]) -> str:
         zone = local_zone()
-        brain = str(data.get("brain"))
-        if brain != "offline":
-            brain += f" ({data.get('model')})"
+        brain = str(data.get("described") or data.get("brain"))
         names = ", ".join(data.get("calendars") or []) or "(none: add calendars/<name>/*.ics)"
         lines = [
             f"watching {data.get('home')}",

@@ -30,7 +30,7 @@ from types import FrameType
 
 from runner.brain.cancellable import CancellableBrain, warm
 from runner.brain.protocol import Brain
-from runner.brain.registry import choose_provider, make_brain
+from runner.brain.registry import make_brain
 from runner.calendars.folders import calendar_refs
 from runner.clock import Clock
 from runner.errors import RunnerError, UsageError
@@ -92,7 +92,6 @@ class Watch:
         active = make_brain(settings.brain)
         warm(active)
         brain = CancellableBrain(active)
-        provider = choose_provider(settings.brain)
         # disk=True: a restart re-expands only the files that changed meanwhile.
         cache = CalendarCache(self.home, disk=True)
         changes = ChangeBuffer(self.clock.monotonic, self._wake.set)
@@ -141,8 +140,9 @@ class Watch:
             {
                 "home": str(self.home.root),
                 "pid": os.getpid(),
-                "brain": provider,
+                "brain": active.name,
                 "model": settings.brain.model,
+                "described": active.describe(),
                 "calendars": [r.name for r in calendar_refs(self.home, settings)],
                 "next": loop.upcoming(3),  # the first scan of the calendars
                 "workers": settings.workers,

@@ -4,7 +4,7 @@ import sys
 
 import click
 
-from runner.brain.registry import choose_provider, make_brain
+from runner.brain.registry import make_brain
 from runner.cli.context import Context, pass_ctx
 from runner.cli.render import TextStream, emit_json, notice
 from runner.run.executor import run_task
@@ -20,9 +20,7 @@ def command(ctx: Context, task_id: str, as_json: bool) -> None:
     settings = ctx.settings
     task = load_task(ctx.home, task_id)  # a task that cannot load: exit 2 before anything
     brain = make_brain(settings.brain)
-    provider = choose_provider(settings.brain)
-    model = "" if provider == "offline" else f" ({task.model or settings.brain.model})"
-    notice(f"brain: {provider}{model}")
+    notice(f"brain: {brain.describe(task.model)}")
 
     stream = TextStream()
     outcome = run_task(

@@ -5,7 +5,7 @@ from typing import Any
 
 import click
 
-from runner.brain.registry import choose_provider, make_brain
+from runner.brain.registry import make_brain
 from runner.cli.context import Context, pass_ctx
 from runner.cli.render import emit_json, notice, plain, tokens_text
 from runner.run.tick import tick
@@ -30,7 +30,7 @@ def command(ctx: Context, as_json: bool) -> None:
             notice(f"{kind:<10}{data['task']}")
 
     if not as_json:
-        notice(f"brain: {choose_provider(settings.brain)}")
+        notice(f"brain: {brain.name}")
     result = tick(ctx.home, settings, brain, ctx.clock, on_event=None if as_json else show)
     for problem in result.problems:
         notice(f"warning: {problem}")

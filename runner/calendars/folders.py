@@ -44,17 +44,22 @@ def _signature(stat: os.stat_result) -> tuple[int, ...]:
     return (stat.st_mtime_ns, stat.st_size, stat.st_ino, stat.st_ctime_ns)
 
 
-def list_ics(folder: Path) -> list[tuple[Path, tuple[int, ...]]]:
+def list_ics(folder: Path, suffix: str = ".ics") -> list[tuple[Path, tuple[int, ...]]]:
     out: list[tuple[Path, tuple[int, ...]]] = []
     try:
         entries = list(os.scandir(folder))
     except (FileNotFoundError, NotADirectoryError):
         return out
     for entry in entries:
-        if entry.name.startswith(".") or not entry.name.endswith(".ics"):
+        if entry.name.startswith(".") or not entry.name.endswith(suffix):
             continue  # editors' and sync tools' temp files
         with contextlib.suppress(OSError):
             if entry.is_file():
                 out.append((Path(entry.path), _signature(entry.stat())))
     out.sort()
     return out
+
+
+def list_task_files(folder: Path) -> list[tuple[Path, tuple[int, ...]]]:
+    """The hand-written task files (`tasks/*.yaml`), which may carry a `schedule:`."""
+    return list_ics(folder, suffix=".yaml")

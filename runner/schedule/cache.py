@@ -18,28 +18,50 @@ from datetime import time, tzinfo
 from pathlib import Path
 from typing import Any
 
-from runner.calendars.folders import calendar_refs, list_ics
+from runner.calendars.folders import calendar_refs, list_ics, list_task_files
 from runner.calendars.parse import ParsedFile, parse_file
 from runner.clock import local_zone, zone_name
 from runner.errors import Problem
 from runner.fsutil import atomic_write
 from runner.home import Home
+from runner.schedule.scheduled import CALENDAR, has_schedule_key, parse_scheduled
 from runner.schedule.stored import encode_expansion
 from runner.settings import Settings
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: events carry their series key (scheduled tasks)
 
 
 class CalendarFile:
     """One .ics file of one calendar, as the cache knows it."""
 
-    __slots__ = ("_parsed", "calendar", "expansion", "path", "problems", "signature", "source")
+    __slots__ = (
+        "_parsed",
+        "calendar",
+        "expansion",
+        "fixed_key",
+        "path",
+        "problems",
+        "scheduled",
+        "signature",
+        "source",
+    )
 
-    def __init__(self, calendar: str, source: str, path: Path, signature: tuple[int, ...]) -> None:
+    def __init__(
+        self,
+        calendar: str,
+        source: str,
+        path: Path,
+        signature: tuple[int, ...],
+        scheduled: bool = False,
+    ) -> None:
         self.calendar = calendar
         self.source = source
         self.path = path
         self.signature = signature
+        # A hand-written task file whose `schedule:` is its only event (scheduled.py);
+        # its occurrences run under the task's own key, not one derived from a UID.
+        self.scheduled = scheduled
+        self.fixed_key: str | None = None
         self._parsed: ParsedFile | None = None
         # Problems are known once parsed, or from the disk cache.
         self.problems: list[Problem] | None = None
@@ -48,7 +70,10 @@ class CalendarFile:
 
     def parsed(self) -> ParsedFile:
         if self._parsed is None:
-            self._parsed = parse_file(self.path)
+            if self.scheduled:
+                self._parsed, self.fixed_key = parse_scheduled(self.path)
+            else:
+                self._parsed = parse_file(self.path)
             self.problems = self._parsed.problems
         return self._parsed
 
@@ -88,6 +113,7 @@ class CalendarCache:
         self.disk = disk
         self.files: dict[Path, CalendarFile] = {}
         self._disk_entries: dict[str, Any] = {}
+        self._probes: dict[Path, tuple[tuple[int, ...], bool]] = {}
         self._zone_name = zone_name(local_zone())
         if disk:
             self._load_disk()
@@ -111,10 +137,30 @@ class CalendarCache:
                     known = CalendarFile(ref.name, ref.source, path, signature)
                     self._adopt_disk_entry(known)
                 seen[path] = known
+        for path, signature in list_task_files(self.home.tasks):
+            if not self._has_schedule(path, signature):
+                continue
+            known = self.files.get(path)
+            if known is None or known.signature != signature:
+                known = CalendarFile(CALENDAR, "local", path, signature, scheduled=True)
+                self._adopt_disk_entry(known)
+            seen[path] = known
         self.files = seen
         return Calendars(
             files=tuple(seen.values()), all_day_at=settings.all_day_at, zone=local_zone()
         )
+
+    def _has_schedule(self, path: Path, signature: tuple[int, ...]) -> bool:
+        """Whether a task file has a top-level `schedule:` key (read once per change)."""
+        known = self._probes.get(path)
+        if known is not None and known[0] == signature:
+            return known[1]
+        try:
+            found = has_schedule_key(path.read_bytes())
+        except OSError:
+            found = False
+        self._probes[path] = (signature, found)
+        return found
 
     # -- the disk copy, for the next process -------------------------------------
 

@@ -136,7 +136,7 @@ def _occurrence(
     if move is not None:  # an instance of a RANGE=THISANDFUTURE override: undo its move
         original = actual - move
     master = masters.get(uid)
-    key = shared.get("\0key:" + uid)
+    key = cfile.fixed_key or shared.get("\0key:" + uid)
     if key is None:
         key = shared["\0key:" + uid] = keys.series_key(uid)
     return Occurrence(
@@ -177,9 +177,9 @@ def _from_disk(
     for fire, index, stamp, orig, orig_zone, actual, actual_zone in doc["rows"]:
         if not lo <= fire < hi:
             continue
-        uid, title, description = events[index]
+        uid, title, description, *known_key = events[index]
         if index not in keys_of:
-            keys_of[index] = keys.series_key(uid)
+            keys_of[index] = known_key[0] if known_key else keys.series_key(uid)
         out.append(
             Occurrence(
                 uid=uid,

@@ -48,10 +48,10 @@ def encode_expansion(expansion: Any) -> Any:
     """JSON for the disk cache; a still-encoded entry passes through unchanged."""
     if not isinstance(expansion, Expansion):
         return expansion
-    events: dict[tuple[str, str, str], int] = {}
+    events: dict[tuple[str, str, str, str], int] = {}
     rows: list[list[Any]] = []
     for o in expansion.occurrences:
-        index = events.setdefault((o.uid, o.title, o.description), len(events))
+        index = events.setdefault((o.uid, o.title, o.description, o.series_key), len(events))
         rows.append(
             [
                 o.fire_at.timestamp(),

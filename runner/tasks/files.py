@@ -21,10 +21,11 @@ from runner.clock import utc_iso
 from runner.errors import TaskFileError, UsageError
 from runner.fsutil import atomic_write
 from runner.home import Home
-from runner.yamlload import load_mapping
+from runner.schedule.scheduled import Schedule, ScheduleError, parse_schedule
+from runner.yamlload import Mapping, load_mapping
 
 MARKER = "# runner state"
-USER_KEYS = ("title", "instructions", "model", "system", "max_tokens", "key")
+USER_KEYS = ("title", "instructions", "model", "system", "max_tokens", "key", "schedule")
 EVENT_KEYS = ("source", "calendar", "caldav_uid", "occurrence", "recurrence_id")
 STATE_KEYS = ("status", "attempts", "session_id", "created", "started", "finished", "error")
 ALL_KEYS = frozenset(USER_KEYS + EVENT_KEYS + STATE_KEYS)
@@ -63,6 +64,7 @@ class Task:
     caldav_uid: str | None = None
     occurrence: str | None = None
     recurrence_id: str | None = None
+    schedule: Schedule | None = None  # fires on its own (schedule/scheduled.py)
     state: TaskState = field(default_factory=TaskState)
 
     @property
@@ -193,8 +195,23 @@ def parse_task_text(home: Home, path: Path, text: str) -> Task:
         caldav_uid=_scalar_text(values.get("caldav_uid")),
         occurrence=occurrence,
         recurrence_id=recurrence_id,
+        schedule=_schedule_of(doc, path, task_id),
         state=_parse_state(values, fail),
     )
+
+
+def _schedule_of(doc: Mapping, path: Path, task_id: str) -> Schedule | None:
+    """The task's `schedule:`, validated here so `check` names file and line."""
+    if "schedule" not in doc.values:
+        return None
+    line = doc.lines["schedule"]
+    if "/" in task_id:
+        raise TaskFileError(path, line, "'schedule' belongs in a hand-written task file")
+    try:
+        return parse_schedule(doc.values["schedule"])
+    except ScheduleError as exc:
+        sub = doc.child_lines.get("schedule", {}).get(exc.key or "", line)
+        raise TaskFileError(path, sub, str(exc)) from None
 
 
 def _scalar_text(value: Any) -> str | None:

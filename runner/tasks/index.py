@@ -17,6 +17,7 @@ from typing import Any
 
 from runner.fsutil import atomic_write
 from runner.home import Home
+from runner.schedule.scheduled import Schedule
 from runner.tasks.files import Task, TaskState, parse_task
 
 VERSION = 1
@@ -54,6 +55,8 @@ class TaskIndex:
             with contextlib.suppress(TypeError, KeyError):
                 fields = dict(entry["task"])
                 fields["state"] = TaskState(**fields["state"])
+                if fields.get("schedule") is not None:
+                    fields["schedule"] = Schedule(**fields["schedule"])
                 fields["path"] = path
                 return Task(**fields)
         task = parse_task(self.home, path)

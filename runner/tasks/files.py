@@ -18,16 +18,16 @@ import yaml
 
 from runner import keys
 from runner.clock import utc_iso
-from runner.errors import FileError, TaskFileError, UsageError
+from runner.errors import TaskFileError, UsageError
 from runner.fsutil import atomic_write
 from runner.home import Home
 from runner.schedule.scheduled import Schedule, ScheduleError, parse_schedule
+from runner.tasks.marker import MARKER, STATE_KEYS, check_round_trip
+from runner.tasks.marker import split_text as split_text
 from runner.yamlload import Mapping, load_mapping
 
-MARKER = "# runner state"
 USER_KEYS = ("title", "instructions", "model", "system", "max_tokens", "key", "schedule")
 EVENT_KEYS = ("source", "calendar", "caldav_uid", "occurrence", "recurrence_id")
-STATE_KEYS = ("status", "attempts", "session_id", "created", "started", "finished", "error")
 ALL_KEYS = frozenset(USER_KEYS + EVENT_KEYS + STATE_KEYS)
 STATUSES = ("pending", "running", "completed", "failed", "skipped", "cancelled")
 SOURCES = ("caldav", "local")
@@ -89,54 +89,6 @@ def task_path(home: Home, task_id: str) -> Path:
 def task_id_for(home: Home, path: Path) -> str:
     rel = path.relative_to(home.tasks).with_suffix("")
     return "/".join(rel.parts)
-
-
-def split_text(text: str) -> tuple[str, str | None]:
-    """(user part, state part or None).
-
-    The runner's block starts at the last line `# runner state` that stands outside
-    every YAML node (a quoted scalar or a flow collection may hold such a line as the
-    user's text) and is followed only by state keys (a key the user added below the
-    block stays the user's). Line starts are "\n"-based, and node positions come from
-    the pure-Python composer, whose marks count characters like str indexing does.
-    """
-    candidates: list[int] = []
-    offset = 0
-    for line in text.split("\n"):
-        if line.rstrip() == MARKER:
-            candidates.append(offset)
-        offset += len(line) + 1
-    if not candidates:
-        return text, None
-    spans = _top_level_spans(text)
-    if spans is None:
-        start = candidates[-1]  # not YAML at all: the last marker line, as before
-    else:
-        outside = [c for c in candidates if not any(lo <= c < hi for lo, hi, _ in spans)]
-        if not outside:
-            return text, None
-        start = outside[-1]
-        if any(key not in STATE_KEYS for lo, _, key in spans if lo > start):
-            return text, None  # user keys below the last marker: no runner block yet
-    end = text.find("\n", start)
-    return text[:start], ("" if end < 0 else text[end + 1 :])
-
-
-def _top_level_spans(text: str) -> list[tuple[int, int, str | None]] | None:
-    """(start, end, key) character spans of the top-level entries, or None if the
-    text does not compose. A flow-style root is one span (it cannot be split)."""
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
-        return None
-    if node is None:
-        return []
-    if not isinstance(node, yaml.MappingNode) or node.flow_style:
-        return [(node.start_mark.index, node.end_mark.index, None)]
-    return [
-        (k.start_mark.index, v.end_mark.index, str(k.value) if k.tag.endswith(":str") else None)
-        for k, v in node.value
-    ]
 
 
 def load_task(home: Home, task_id: str) -> Task:
@@ -351,32 +303,9 @@ def write_state(task: Task, state: TaskState) -> Task:
     if user and not user.endswith("\n"):
         user += newline
     new_text = user + render_state(state).replace("\n", newline)
-    _check_round_trip(task.path, text, new_text)
+    check_round_trip(task.path, text, new_text)
     atomic_write(task.path, new_text)
     return replace(task, state=state)
-
-
-def _check_round_trip(path: Path, old: str, new: str) -> None:
-    """Never write a task file that would not load back with the same user values.
-
-    The last guard for user text: a layout the state block cannot follow (a
-    `{flow: mapping}` root, a `...` document end) is an error naming the file, and
-    the file stays as it was.
-    """
-    try:
-        before = {k: v for k, v in load_mapping(path, old).values.items() if k not in STATE_KEYS}
-        after = load_mapping(path, new).values
-    except FileError as exc:
-        raise TaskFileError(
-            path,
-            None,
-            f"cannot add the runner state block to this file ({exc.problem}); "
-            "write the task as `key: value` lines",
-        ) from None
-    if any(after.get(k) != v for k, v in before.items()):
-        raise TaskFileError(
-            path, None, "cannot add the runner state block without changing the task's text"
-        )
 
 
 def new_task_text(fields: dict[str, Any], state: TaskState) -> str:

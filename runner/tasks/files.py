@@ -22,7 +22,8 @@ from runner.errors import TaskFileError, UsageError
 from runner.fsutil import atomic_write
 from runner.home import Home
 from runner.schedule.scheduled import Schedule, ScheduleError, parse_schedule
-from runner.tasks.marker import MARKER, STATE_KEYS, check_round_trip
+from runner.tasks.marker import MARKER as MARKER
+from runner.tasks.marker import STATE_KEYS, check_round_trip
 from runner.tasks.marker import split_text as split_text
 from runner.yamlload import Mapping, load_mapping
 

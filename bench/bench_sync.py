@@ -23,13 +23,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import OUT, PY, machine, median
 from runner.calendars.davxml import sync_body
 from tests.caldav_servers import (
-    CountingProxy,
     DavServer,
     event,
     running,
     start_radicale,
     vevent,
 )
+from tests.dav_proxy import CountingProxy
 
 EVENTS = 1000
 ROUNDS = 3

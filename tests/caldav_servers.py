@@ -1,10 +1,10 @@
-"""Real CalDAV servers for tests and benches: Radicale and Xandikos on 127.0.0.1.
+"""Real CalDAV servers for tests and benches: Radicale and Xandikos on 127.0.0.1
+(Cyrus IMAP, the third, is in cyrus_server.py).
 
 Servers are session-scoped (each start costs a second); every test makes its own
 calendar collection on them. Events are put and deleted with plain HTTP, so the
-code under test is the only CalDAV client involved. CountingProxy sits between a
-client and a server to count the requests on the wire, and can play a server
-without RFC 6578 sync-collection support.
+code under test is the only CalDAV client involved. The proxy that counts requests
+and injects faults is in dav_proxy.py.
 """
 
 from __future__ import annotations
@@ -17,21 +17,17 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
-from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 import pytest
 
-from runner.calendars.quick import USER_AGENT as QUICK_AGENT
-
 BIN = Path(sys.executable).parent
 _names = itertools.count(1)
+PASSWORD_ENV = "DAV_TEST_PASSWORD"
 
 
 def free_port() -> int:
@@ -79,6 +75,16 @@ class DavServer:
     username: str = "user"
     password: str = "x"
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    folder: Path | None = None  # a temp folder of its own to remove after (Cyrus)
+    made: list[str] = field(default_factory=list)  # calendar paths made by new_calendar
+
+    @property
+    def login(self) -> dict[str, str]:
+        """The runner.yaml keys to reach it: Cyrus needs a password, the others none."""
+        if self.kind != "cyrus":
+            return {}
+        os.environ[PASSWORD_ENV] = self.password  # read by the runner, in or out of process
+        return {"username": self.username, "password_env": PASSWORD_ENV}
 
     @property
     def parent(self) -> str:
@@ -105,7 +111,14 @@ class DavServer:
         path = f"{self.parent_path}test-{os.getpid()}-{next(_names)}/"
         status, body = self.request("MKCALENDAR", path)
         assert status == 201, (status, body)
+        self.made.append(path)
         return f"http://127.0.0.1:{self.port}{path}"
+
+    def drop_calendars(self) -> None:
+        """Delete the calendars made so far: Cyrus holds a UID unique across all of a
+        user's calendars, so the next test may reuse the UIDs."""
+        while self.made:
+            self.request("DELETE", self.made.pop())
 
     def put(self, calendar: str, name: str, ics: str) -> None:
         status, body = self.request(
@@ -180,108 +193,6 @@ def running(server: DavServer) -> Iterator[DavServer]:
         stop(server)
 
 
-# -- a counting reverse proxy -------------------------------------------------------
-
-_NO_SYNC = (
-    b'<?xml version="1.0" encoding="utf-8"?>\n'
-    b'<D:error xmlns:D="DAV:"><D:supported-report/></D:error>'
-)
-
-
-class CountingProxy:
-    """127.0.0.1 reverse proxy that counts requests by method.
-
-    With refuse_sync, a sync-collection REPORT is answered 403 DAV:supported-report,
-    as a server without RFC 6578 does. With refuse_quick, the runner's plain quick
-    request (runner/calendars/quick.py, told apart by its User-Agent) gets a 503, so
-    that the sync goes through caldav. Everything else passes through.
-    """
-
-    def __init__(
-        self, upstream_port: int, refuse_sync: bool = False, refuse_quick: bool = False
-    ) -> None:
-        self.upstream_port = upstream_port
-        self.refuse_sync = refuse_sync
-        self.refuse_quick = refuse_quick
-        self.refused = 0
-        self.counts: Counter[str] = Counter()
-        self._lock = threading.Lock()
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: object) -> None:
-                return
-
-            def _forward(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                with proxy._lock:
-                    proxy.counts[self.command] += 1
-                if proxy.refuse_quick and self.headers.get("User-Agent", "").startswith(
-                    QUICK_AGENT
-                ):
-                    with proxy._lock:
-                        proxy.refused += 1
-                    self._answer(503, {"Content-Type": "text/plain"}, b"not now")
-                    return
-                if proxy.refuse_sync and self.command == "REPORT" and b"sync-collection" in body:
-                    self._answer(403, {"Content-Type": "application/xml"}, _NO_SYNC)
-                    return
-                headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
-                headers["Host"] = f"127.0.0.1:{proxy.upstream_port}"
-                conn = http.client.HTTPConnection("127.0.0.1", proxy.upstream_port, timeout=60)
-                try:
-                    conn.request(self.command, self.path, body=body, headers=headers)
-                    response = conn.getresponse()
-                    data = response.read()
-                    passed = {
-                        k: v
-                        for k, v in response.getheaders()
-                        if k.lower() not in ("transfer-encoding", "connection", "content-length")
-                    }
-                finally:
-                    conn.close()
-                self._answer(response.status, passed, data)
-
-            def _answer(self, status: int, headers: dict[str, str], data: bytes) -> None:
-                self.send_response(status)
-                for key, value in headers.items():
-                    self.send_header(key, value)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_GET = do_PUT = do_DELETE = do_PROPFIND = do_REPORT = _forward
-            do_OPTIONS = do_MKCALENDAR = do_HEAD = do_POST = do_PROPPATCH = _forward
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.port: int = self.server.server_address[1]
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def total(self) -> int:
-        return sum(self.counts.values())
-
-    def url(self, upstream_url: str) -> str:
-        """The same URL, reached through the proxy."""
-        return urlsplit(upstream_url)._replace(netloc=f"127.0.0.1:{self.port}").geturl()
-
-    def reset(self) -> None:
-        with self._lock:
-            self.counts.clear()
-
-    def __enter__(self) -> CountingProxy:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 # -- pytest fixtures ----------------------------------------------------------------
 
 
@@ -297,11 +208,12 @@ def xandikos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DavServer]:
         yield server
 
 
-@pytest.fixture(params=["radicale", "xandikos"])
-def dav_server(request: pytest.FixtureRequest) -> DavServer:
-    """Each test using this runs once against Radicale and once against Xandikos."""
+@pytest.fixture(params=["radicale", "xandikos", "cyrus"])
+def dav_server(request: pytest.FixtureRequest) -> Iterator[DavServer]:
+    """Each test using this runs against Radicale, Xandikos and Cyrus IMAP."""
     server: DavServer = request.getfixturevalue(request.param)
-    return server
+    yield server
+    server.drop_calendars()
 
 
 @pytest.fixture(scope="module")

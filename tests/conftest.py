@@ -15,6 +15,7 @@ import pytest
 from runner.home import Home
 from runner.init import init_home
 from tests.caldav_servers import dav_server, radicale, radicale_htpasswd, xandikos  # noqa: F401
+from tests.cyrus_server import cyrus  # noqa: F401
 from tests.fake_anthropic import fake_anthropic  # noqa: F401  (a shared fixture)
 
 REPO = Path(__file__).resolve().parent.parent

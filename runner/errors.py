@@ -6,6 +6,8 @@ command's own target cannot be loaded.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,3 +104,9 @@ class Problem:
         if isinstance(exc, FileError):
             return cls.from_error(exc)
         return cls(str(path), None, exc.message)
+
+
+def did_you_mean(word: str, known: Iterable[str]) -> str:
+    """` (did you mean 'instructions'?)` when a known name is close, else ``."""
+    close = difflib.get_close_matches(word, sorted(known), n=1, cutoff=0.75)
+    return f" (did you mean '{close[0]}'?)" if close else ""

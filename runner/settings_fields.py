@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from runner.errors import SettingsError
+from runner.errors import SettingsError, did_you_mean
 
 _SPEC = "runner.setting"  # the key of a field's declaration in its metadata
 
@@ -77,7 +77,8 @@ class Checker:
             if key not in allowed:
                 raise self.fail(
                     lines.get(str(key), at),
-                    f"unknown key '{key}' in {where} (known: {', '.join(sorted(allowed))})",
+                    f"unknown key '{key}' in {where}{did_you_mean(str(key), allowed)}"
+                    f" (known: {', '.join(sorted(allowed))})",
                 )
 
 

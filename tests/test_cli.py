@@ -2,13 +2,16 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import yaml
+
 from runner.home import Home
 
-from .conftest import cli
+from .conftest import REPO, cli
 
 
 def test_init_lays_out_a_home_and_never_overwrites(tmp_path: Path) -> None:
@@ -141,3 +144,43 @@ def test_list_keeps_a_task_whose_log_is_corrupt(home: Home) -> None:
     [row] = json.loads(result.stdout)["tasks"]
     assert row["id"] == "hello" and row["status"] == "completed"
     assert result.stderr.count(f"{path}:1: not a JSON record") == 1
+
+
+def test_check_did_you_mean_and_github_annotations(home: Home) -> None:
+    (home.tasks / "typo.yaml").write_text("title: T\ninstrucions: x\n", encoding="utf-8")
+    (home.root / "runner.yaml").write_text("brain:\n  modle: x\n", encoding="utf-8")
+    plain = cli(home, "check")
+    assert plain.returncode == 1
+    assert "typo.yaml:2: unknown key 'instrucions' (did you mean 'instructions'?)" in plain.stdout
+    assert "runner.yaml:2: unknown key 'modle' in brain (did you mean 'model'?)" in plain.stdout
+    github = subprocess.run(
+        [sys.executable, "-m", "runner", "check", "--format", "github"],
+        cwd=home.root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert github.returncode == 1
+    lines = github.stdout.splitlines()
+    typo = "::error file=tasks/typo.yaml,line=2::unknown key 'instrucions' (did you mean"
+    assert any(line.startswith(typo) for line in lines), github.stdout
+    assert any(line.startswith("::error file=runner.yaml,line=2::") for line in lines)
+
+
+def test_github_annotation_escapes_what_would_break_the_command() -> None:
+    from runner.cli.commands.check import github_annotation
+    from runner.errors import Problem
+
+    line = github_annotation(Problem("/elsewhere/a,b:c.yaml", 3, "50% bad\nsecond"))
+    assert line == "::error file=/elsewhere/a%2Cb%3Ac.yaml,line=3::50%25 bad%0Asecond"
+
+
+def test_pre_commit_hook_runs_runner_check() -> None:
+    hooks = yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text(encoding="utf-8"))
+    (hook,) = hooks
+    assert hook["id"] == "runner-check" and hook["entry"] == "runner check"
+    assert hook["language"] == "python" and hook["pass_filenames"] is False
+    pattern = re.compile(hook["files"])
+    for name in ("runner.yaml", "tasks/a.yaml", "calendars/work/x.ics", ".mcp.json"):
+        assert pattern.search(name), name
+    assert not pattern.search("notes/a.md")

@@ -23,7 +23,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from runner.calendars.parse import ParsedFile
-from runner.errors import FileError, Problem
+from runner.errors import FileError, Problem, did_you_mean
 from runner.yamlload import load_mapping
 
 CALENDAR = "schedule"  # the calendar name occurrences of scheduled tasks carry
@@ -66,7 +66,9 @@ def parse_schedule(value: Any) -> Schedule:
     for key in value:
         if key not in SCHEDULE_KEYS:
             raise ScheduleError(
-                f"unknown key '{key}' in schedule (known: {', '.join(SCHEDULE_KEYS)})", str(key)
+                f"unknown key '{key}' in schedule{did_you_mean(str(key), SCHEDULE_KEYS)}"
+                f" (known: {', '.join(SCHEDULE_KEYS)})",
+                str(key),
             )
     for key in ("rrule", "at", "tz"):
         if key not in value:

@@ -18,7 +18,7 @@ import yaml
 
 from runner import keys
 from runner.clock import utc_iso
-from runner.errors import TaskFileError, UsageError
+from runner.errors import TaskFileError, UsageError, did_you_mean
 from runner.fsutil import atomic_write
 from runner.home import Home
 from runner.schedule.scheduled import Schedule, ScheduleError, parse_schedule
@@ -119,7 +119,9 @@ def parse_task_text(home: Home, path: Path, text: str) -> Task:
 
     for key in values:
         if key not in ALL_KEYS:
-            hint = " (keys are snake_case)" if "-" in key or key.lower() != key else ""
+            hint = did_you_mean(str(key).replace("-", "_").lower(), ALL_KEYS - set(STATE_KEYS))
+            if not hint and ("-" in key or key.lower() != key):
+                hint = " (keys are snake_case)"
             raise fail(key, f"unknown key '{key}'{hint}")
 
     # Scalars kept as text (an unquoted UID or time may load as a number or datetime);

@@ -14,4 +14,5 @@ COMMANDS = {
     "watch": "watch",
     "tick": "tick",
     "next": "next_cmd",
+    "completion": "completion",
 }

@@ -3,6 +3,7 @@ from __future__ import annotations
 import click
 
 from runner.brain.registry import make_brain
+from runner.cli.complete import complete_key
 from runner.cli.context import Context, pass_ctx
 from runner.cli.render import emit_json, notice
 from runner.errors import WorkFailed
@@ -10,7 +11,7 @@ from runner.logs.compression import compress
 
 
 @click.command("compress")
-@click.argument("key")
+@click.argument("key", shell_complete=complete_key)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 @pass_ctx
 def command(ctx: Context, key: str, as_json: bool) -> None:

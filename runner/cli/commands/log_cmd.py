@@ -2,13 +2,14 @@ from __future__ import annotations
 
 import click
 
+from runner.cli.complete import complete_key_or_task
 from runner.cli.context import Context, pass_ctx
 from runner.cli.render import emit_json, notice, tokens_text
 from runner.logs.view import view_log
 
 
 @click.command("log")
-@click.argument("key_or_task", metavar="KEY_OR_TASK")
+@click.argument("key_or_task", metavar="KEY_OR_TASK", shell_complete=complete_key_or_task)
 @click.option("--all", "include_archive", is_flag=True, help="Include the archive.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 @pass_ctx

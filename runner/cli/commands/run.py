@@ -5,6 +5,7 @@ import sys
 import click
 
 from runner.brain.registry import make_brain
+from runner.cli.complete import complete_task
 from runner.cli.context import Context, pass_ctx
 from runner.cli.render import TextStream, emit_json, notice
 from runner.run.executor import run_task
@@ -12,7 +13,7 @@ from runner.tasks.files import load_task
 
 
 @click.command("run")
-@click.argument("task_id", metavar="TASK")
+@click.argument("task_id", metavar="TASK", shell_complete=complete_task)
 @click.option("--json", "as_json", is_flag=True, help="Print only the execution record.")
 @pass_ctx
 def command(ctx: Context, task_id: str, as_json: bool) -> None:

@@ -44,7 +44,7 @@ def test_explicit_key(home: Home) -> None:
         (
             "title: x\ninstructions: y\nmax-tokens: 5\n",
             3,
-            "unknown key 'max-tokens' (keys are snake_case)",
+            "unknown key 'max-tokens' (did you mean 'max_tokens'?)",
         ),
         ("title: x\n", 1, "missing required key 'instructions'"),
         ("instructions: [1, 2]\n", 1, "'instructions' must be text"),

@@ -95,10 +95,8 @@ def series(settings: Settings, name: str) -> tuple[list[int], int, int]:
     for day in range(1, RUNS + 1):
         outcome = executor.run_task(home, settings, write_day(home, day), brain, clock)
         record = outcome.record
-        sent.append(int(record["usage"]["input_tokens"]))
-        size = estimate_tokens(str(record["instructions"])) + estimate_tokens(
-            str(record["response"])
-        )
+        sent.append(record.usage.input_tokens)
+        size = estimate_tokens(str(record.instructions)) + estimate_tokens(str(record.response))
         largest = max(largest, size)
         if outcome.compression is not None and outcome.compression.status == "compressed":
             compressions += 1

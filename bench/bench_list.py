@@ -20,6 +20,7 @@ from runner.init import init_home
 from runner.keys import series_key, session_id
 from runner.logs import store as logs
 from runner.tasks import files as tasks
+from runner.tasks.files import TaskStatus
 
 SERIES = 50
 PER_SERIES = 20
@@ -47,7 +48,7 @@ def build_home(root: Path) -> Home:
                     "recurrence_id": key,
                 },
                 tasks.TaskState(
-                    status="completed",
+                    status=TaskStatus.COMPLETED,
                     attempts=1,
                     session_id=session_id(key),
                     created="2026-11-26T08:00:00.000812Z",

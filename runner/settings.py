@@ -17,6 +17,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import time
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,7 @@ __all__ = [
     "DEFAULT_MODEL",
     "BrainSettings",
     "CalendarSettings",
+    "CatchUp",
     "CompressionSettings",
     "SettingField",
     "Settings",
@@ -55,6 +57,14 @@ __all__ = [
 ]
 
 DEFAULT_MODEL = "claude-sonnet-5-5"
+
+
+class CatchUp(StrEnum):
+    """Which occurrences missed while nothing ran still run (SPEC, "Scheduling rules")."""
+
+    LATEST = "latest"
+    ALL = "all"
+    NONE = "none"
 
 
 @dataclass(frozen=True)
@@ -122,8 +132,8 @@ class Settings:
         None,
     )
     sync_every: float = setting(Duration(positive=True), "", 300.0)
-    catch_up: str = setting(
-        Choice(("latest", "all", "none")), "occurrences missed while off", "latest"
+    catch_up: CatchUp = setting(
+        Choice(tuple(CatchUp), CatchUp), "occurrences missed while off", CatchUp.LATEST
     )
     grace: float = setting(Duration(), "older missed occurrences are skipped", 12 * 3600.0)
     all_day_at: time = setting(TimeOfDay(), "local time at which all-day events fire", time(9, 0))

@@ -149,12 +149,13 @@ class Text:
 @dataclass(frozen=True)
 class Choice:
     choices: tuple[str, ...]
+    convert: Callable[[str], Any] = str  # e.g. a StrEnum
 
-    def parse(self, c: Checker, value: Any, name: str, at: Where) -> str:
+    def parse(self, c: Checker, value: Any, name: str, at: Where) -> Any:
         if value not in self.choices:
             words = f"{', '.join(self.choices[:-1])} or {self.choices[-1]}"
             raise c.fail(at.line, f"{name} must be {words}")
-        return str(value)
+        return self.convert(str(value))
 
     def show(self, value: Any) -> str:
         return str(value)

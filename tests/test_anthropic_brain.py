@@ -24,6 +24,7 @@ from runner.clock import SystemClock
 from runner.errors import BrainError
 from runner.home import Home
 from runner.logs import store as logs
+from runner.logs.records import ExecutionRecord, SummaryRecord
 from runner.run.executor import RunOutcome, run_task
 from runner.settings import BrainSettings, Settings, load_settings
 from tests.conftest import cli
@@ -56,7 +57,7 @@ def run(home: Home, settings: Settings, task_id: str = "hello") -> RunOutcome:
     return run_task(home, settings, task_id, AnthropicBrain(settings.brain), SystemClock())
 
 
-def records(home: Home, key: str = "hello") -> list[dict[str, Any]]:
+def records(home: Home, key: str = "hello") -> list[ExecutionRecord]:
     return logs.read_log(home, key).executions
 
 
@@ -77,7 +78,7 @@ def test_overloaded_twice_then_success_completes(
     with caplog.at_level(logging.INFO, logger="runner.brain"):
         outcome = run(home, settings)
     assert outcome.status == "completed"
-    assert outcome.record["response"] == "Hello after the storm."
+    assert outcome.record.response == "Hello after the storm."
     assert len(api.message_requests) == 3
     notices = [r.getMessage() for r in caplog.records if r.name == "runner.brain"]
     assert [n.split(" in ")[0] for n in notices] == [
@@ -95,15 +96,15 @@ def test_server_error_storm_beyond_the_budget_fails_retryably(
     assert outcome.status == "failed"
     assert len(api.message_requests) == 3  # 1 try + max_retries, then the attempt ends
     record = records(home)[-1]
-    assert record["error"] == "API error (HTTP 500) after 3 tries: Internal server error"
-    assert record.get("retryable", True) is True  # tick/watch may try again later
+    assert record.error == "API error (HTTP 500) after 3 tries: Internal server error"
+    assert record.retryable is None  # left out: tick/watch may try again later
 
 
 def test_overloaded_beyond_the_budget_says_so_in_words(home: Home, api: FakeAnthropic) -> None:
     settings = configure(home, max_retries=1)
     api.fail(529, times=5)
     outcome = run(home, settings)
-    assert outcome.record["error"] == "overloaded after 2 tries"
+    assert outcome.record.error == "overloaded after 2 tries"
     assert len(api.message_requests) == 2
 
 
@@ -124,8 +125,8 @@ def test_client_errors_are_final_and_never_retried(
     outcome = run(home, settings)
     assert outcome.status == "failed"
     assert len(api.message_requests) == 1
-    assert records(home)[-1]["error"] == message
-    assert records(home)[-1]["retryable"] is False
+    assert records(home)[-1].error == message
+    assert records(home)[-1].retryable is False
 
 
 def test_a_response_slower_than_the_timeout_fails(home: Home, api: FakeAnthropic) -> None:
@@ -133,7 +134,7 @@ def test_a_response_slower_than_the_timeout_fails(home: Home, api: FakeAnthropic
     api.queue(Reply(delay=30))  # released at teardown
     outcome = run(home, settings)
     assert outcome.status == "failed"
-    assert outcome.record["error"] == "timed out after 1s (1 try)"
+    assert outcome.record.error == "timed out after 1s (1 try)"
     assert len(api.message_requests) == 1
 
 
@@ -145,7 +146,7 @@ def test_a_stall_mid_answer_longer_than_the_timeout_fails(home: Home, api: FakeA
     outcome = run_task(home, settings, "hello", brain, SystemClock(), on_text=seen.append)
     assert seen == ["Half"]
     assert outcome.status == "failed"
-    assert outcome.record["error"] == "timed out after 1s (1 try)"
+    assert outcome.record.error == "timed out after 1s (1 try)"
 
 
 def test_an_unreachable_api_is_named_by_its_url(
@@ -157,7 +158,7 @@ def test_an_unreachable_api_is_named_by_its_url(
     monkeypatch.setenv("ANTHROPIC_API_KEY", FAKE_KEY)
     monkeypatch.setenv("ANTHROPIC_BASE_URL", url)
     outcome = run(home, settings)
-    assert outcome.record["error"] == f"cannot reach the API at {url} (1 try)"
+    assert outcome.record.error == f"cannot reach the API at {url} (1 try)"
 
 
 def test_no_key_fails_without_a_request(
@@ -167,8 +168,8 @@ def test_no_key_fails_without_a_request(
     monkeypatch.setenv("ANTHROPIC_BASE_URL", fake_anthropic.url)
     monkeypatch.setenv("HOME", str(home.root.parent))  # no credentials profile there
     outcome = run(home, settings)
-    assert outcome.record["error"] == "no API key: set ANTHROPIC_API_KEY"
-    assert outcome.record["retryable"] is False
+    assert outcome.record.error == "no API key: set ANTHROPIC_API_KEY"
+    assert outcome.record.retryable is False
     assert fake_anthropic.requests == []
 
 
@@ -180,7 +181,7 @@ def test_an_error_event_mid_answer_fails_the_execution(home: Home, api: FakeAnth
     outcome = run_task(home, settings, "hello", brain, SystemClock(), on_text=seen.append)
     assert seen == ["Half an "]
     assert outcome.status == "failed"
-    assert outcome.record["error"] == "overloaded after 1 try"  # the SDK does not retry a stream
+    assert outcome.record.error == "overloaded after 1 try"  # the SDK does not retry a stream
     assert len(api.message_requests) == 1
 
 
@@ -285,8 +286,8 @@ def test_stop_reason_and_cache_usage_are_recorded_and_totalled(
     run(home, settings)
     run(home, settings)
     first = records(home)[0]
-    assert first["stop_reason"] == "max_tokens"
-    assert first["usage"] == usage
+    assert first.stop_reason == "max_tokens"
+    assert first.usage.to_dict() == usage
     totals = logs.read_log(home, "hello").usage_totals()
     assert totals == {k: 2 * v for k, v in usage.items()}
     shown = cli(home, "log", "hello")
@@ -297,14 +298,16 @@ def test_stop_reason_and_cache_usage_are_recorded_and_totalled(
 
 
 def test_usage_totals_fold_in_the_summary_and_cache_tokens() -> None:
-    summary: dict[str, Any] = {
-        "type": "summary",
-        "usage": {"input_tokens": 100, "cache_read_input_tokens": 9},
-    }
-    executions: list[dict[str, Any]] = [
-        {"type": "execution", "usage": {"input_tokens": 1, "output_tokens": 2}},
-        {"type": "execution", "usage": {"cache_creation_input_tokens": 30, "output_tokens": 4}},
-        {"type": "execution", "usage": None},  # a failed run before any reply
+    summary = SummaryRecord.from_json(
+        {"type": "summary", "usage": {"input_tokens": 100, "cache_read_input_tokens": 9}}
+    )
+    executions = [
+        ExecutionRecord.from_json(r)
+        for r in (
+            {"type": "execution", "usage": {"input_tokens": 1, "output_tokens": 2}},
+            {"type": "execution", "usage": {"cache_creation_input_tokens": 30, "output_tokens": 4}},
+            {"type": "execution", "usage": None},  # a failed run before any reply
+        )
     ]
     assert logs.LogContents("k", summary, executions).usage_totals() == {
         "input_tokens": 101,
@@ -362,7 +365,7 @@ def test_auth_failure_fails_fast_with_a_clear_message(
     assert "Traceback" not in done.stderr
     assert len(fake_anthropic.message_requests) == 1  # no retry
     assert "status: failed" in (home.tasks / "hello.yaml").read_text(encoding="utf-8")
-    assert records(home)[-1]["retryable"] is False
+    assert records(home)[-1].retryable is False
 
 
 def start_run(home: Home, fake_anthropic: FakeAnthropic) -> subprocess.Popen[bytes]:
@@ -412,7 +415,7 @@ def test_a_reader_that_goes_away_does_not_stop_the_run(
         proc.wait(timeout=60)
     assert proc.returncode == 0, err
     assert "Traceback" not in err and "BrokenPipe" not in err
-    assert records(home)[-1]["response"] == "First then the rest."
+    assert records(home)[-1].response == "First then the rest."
 
 
 def test_json_prints_only_the_final_record(home: Home, fake_anthropic: FakeAnthropic) -> None:
@@ -422,7 +425,7 @@ def test_json_prints_only_the_final_record(home: Home, fake_anthropic: FakeAnthr
     assert done.returncode == 0, done.stderr
     record = json.loads(done.stdout)  # the whole of stdout is one JSON document
     assert record["response"] == "Streamed but not printed."
-    assert record == records(home)[-1]
+    assert record == records(home)[-1].to_json()
 
 
 def test_the_api_key_appears_in_no_file_and_no_output(

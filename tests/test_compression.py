@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -126,7 +127,7 @@ def run_hello(home: Home, settings: Settings, brain: Any, clock: FakeClock, time
 
 
 def executions_ever(home: Home, key: str) -> list[str]:
-    return [str(r["id"]) for r in logs.read_all(home, key).executions]
+    return [str(r.id) for r in logs.read_all(home, key).executions]
 
 
 def assert_intact(home: Home, key: str, ids: list[str]) -> None:
@@ -199,15 +200,15 @@ def test_more_executions_than_max_compresses_keeping_recent(home: Home, clock: F
     run_hello(home, settings, brain, clock, 6)
     ids = executions_ever(home, "hello")
     outcome = executor.run_task(home, settings, "hello", brain, clock)
-    ids.append(outcome.record["id"])
+    ids.append(outcome.record.id)
     assert outcome.ok and outcome.compression is not None
     assert outcome.compression.status == "compressed"
     assert outcome.compression.reason == "executions"
     live = logs.read_log(home, "hello")
-    assert [r["id"] for r in live.executions] == ids[-3:]  # keep_recent, in full
+    assert [r.id for r in live.executions] == ids[-3:]  # keep_recent, in full
     assert live.executions == logs.read_all(home, "hello").executions[-3:]
-    assert [r["id"] for r in logs.read_archive(home, "hello")] == ids[:4]
-    assert live.summary is not None and live.summary["covers"] == 4
+    assert [r.id for r in logs.read_archive(home, "hello")] == ids[:4]
+    assert live.summary is not None and live.summary.covers == 4
     assert_intact(home, "hello", ids)
     # The header leads the live log, as SPEC's record shape says.
     first = json.loads(logs.log_path(home, "hello").read_text().splitlines()[0])
@@ -219,7 +220,7 @@ def test_tokens_over_max_compresses_from_recorded_usage(home: Home, clock: FakeC
     settings = settings_with(max_tokens=200, max_executions=100, keep_recent=1)
     brain = RecordingBrain()
     outcomes = [executor.run_task(home, settings, "hello", brain, clock) for _ in range(3)]
-    context = Usage.from_dict(outcomes[-1].record["usage"]).context_tokens
+    context = outcomes[-1].record.usage.context_tokens
     assert context > 200  # the third run's own context crossed the line
     assert [o.compression for o in outcomes[:2]] == [None, None]
     result = outcomes[-1].compression
@@ -232,22 +233,20 @@ def test_context_tokens_counts_only_where_no_usage_exists(home: Home, clock: Fak
     brain = RecordingBrain()
     run_hello(home, settings, brain, clock, 2)
     contents = logs.read_log(home, "hello")
-    recorded = Usage.from_dict(contents.executions[-1]["usage"]).context_tokens
+    recorded = contents.executions[-1].usage.context_tokens
     assert compression.context_tokens(contents, brain, settings) == recorded
     assert brain.counted == []
     # A failed last run records no usage: the newest recorded usage still stands.
-    failed = {**contents.executions[-1], "id": "failed", "status": "failed", "usage": {}}
+    failed = replace(contents.executions[-1], id="failed", status="failed", usage=Usage())
     with_failure = logs.LogContents("hello", None, [*contents.executions, failed])
     assert compression.context_tokens(with_failure, brain, settings) == recorded
     assert brain.counted == []
     # An imported log (no usage recorded) is counted by the brain, once.
-    imported = [{**r, "usage": {}} for r in contents.executions]
+    imported = [replace(r, usage=Usage()) for r in contents.executions]
     bare = logs.LogContents("hello", None, imported)
     counted = compression.context_tokens(bare, brain, settings)
     assert len(brain.counted) == 1 and counted == brain.count_tokens(brain.counted[0])
-    assert [t.instructions for t in brain.counted[0].history] == [
-        r["instructions"] for r in imported
-    ]
+    assert [t.instructions for t in brain.counted[0].history] == [r.instructions for r in imported]
     # Right after a compression the last usage predates the header: counted again.
     compression.compress(home, settings, "hello", brain, clock)
     after = logs.read_log(home, "hello")
@@ -265,22 +264,22 @@ def test_second_compression_folds_the_first_header_in(home: Home, clock: FakeClo
     first = compression.compress(home, settings, SERIES, brain, clock)
     assert (first.status, first.summarised, first.covers) == ("compressed", 3, 3)
     header1 = logs.read_log(home, SERIES).summary
-    assert header1 is not None and LOCKER in header1["text"]
+    assert header1 is not None and LOCKER in header1.text
     clock.advance(60)
     run_days(home, settings, brain, clock, range(6, 10))
     second = compression.compress(home, settings, SERIES, brain, clock)
     assert (second.summarised, second.covers, second.kept) == (4, 7, 2)
-    assert brain.summaries[1].previous_summary == header1["text"]
-    assert header1["text"] in brain.summaries[1].prompt  # the model sees it too
+    assert brain.summaries[1].previous_summary == header1.text
+    assert header1.text in brain.summaries[1].prompt  # the model sees it too
     everything = logs.read_all(home, SERIES)
     live = logs.read_log(home, SERIES)
-    assert live.summary is not None and live.summary["text"].startswith(header1["text"])
+    assert live.summary is not None and live.summary.text.startswith(header1.text)
     # covers and usage add up: header + live executions = every execution ever.
     assert live.covers + len(live.executions) == len(everything.executions) == 9
     totals = logs.LogContents(SERIES, None, everything.executions).usage_totals()
     assert live.usage_totals() == totals
     assert (
-        live.summary["usage"]
+        live.summary.usage.to_dict()
         == logs.LogContents(SERIES, None, everything.executions[:7]).usage_totals()
     )
 
@@ -411,7 +410,7 @@ def test_fact_from_run_1_of_50_reaches_run_50_through_the_header(
     assert all(LOCKER not in t.instructions for t in last.history)  # only via the header
     assert len(last.history) <= settings.compression.max_executions
     assert LOCKER in (brain.summaries[1].previous_summary or "")  # folded, not re-read
-    assert_intact(home, SERIES, [str(o.record["id"]) for o in outcomes])
+    assert_intact(home, SERIES, [str(o.record.id) for o in outcomes])
 
 
 class SummarizingFake(FakeAnthropic):
@@ -470,7 +469,7 @@ def test_fact_from_run_1_of_50_reaches_run_50_via_the_anthropic_brain(
     assert LOCKER in system_text  # the header, in the system prompt
     turns = json.dumps(last["messages"])
     assert "day 50" in turns and LOCKER not in turns
-    assert_intact(home, SERIES, [str(o.record["id"]) for o in outcomes])
+    assert_intact(home, SERIES, [str(o.record.id) for o in outcomes])
 
 
 def test_server_error_during_summary_leaves_the_log_untouched(
@@ -498,7 +497,7 @@ def test_compress_on_an_imported_log_counts_tokens_through_the_api(
     settings = anthropic_settings(keep_recent=1)
     run_hello(home, settings_with(), RecordingBrain(), clock, 3)
     path = logs.log_path(home, "hello")
-    imported = [{**r, "usage": {}} for r in logs.read_log(home, "hello").executions]
+    imported = [{**r.to_json(), "usage": {}} for r in logs.read_log(home, "hello").executions]
     path.write_text("".join(logs.record_line(r) + "\n" for r in imported))
     with SummarizingFake() as server:
         brain = anthropic_brain(server, monkeypatch, settings)
@@ -540,7 +539,7 @@ def test_kill_during_compress_loses_nothing(home: Home, clock: FakeClock, point:
 
     # The next run (and its compression) carries on from whatever the crash left.
     outcome = executor.run_task(home, settings, "hello", brain, clock)
-    ids.append(str(outcome.record["id"]))
+    ids.append(str(outcome.record.id))
     compression.compress(home, settings, "hello", brain, clock)
     assert_intact(home, "hello", ids)
     assert list(home.logs.glob(".hello.jsonl.*.tmp")) == []
@@ -559,7 +558,7 @@ def test_kill_while_compressing_after_a_run_keeps_the_run(home: Home, clock: Fak
     assert_intact(home, "hello", ids)
     outcome = executor.run_task(home, settings, "hello", RecordingBrain(), clock)
     assert outcome.compression is not None and outcome.compression.status == "compressed"
-    assert_intact(home, "hello", [*ids, str(outcome.record["id"])])
+    assert_intact(home, "hello", [*ids, str(outcome.record.id)])
 
 
 # -- `runner log --all` and `runner compress` ---------------------------------------------
@@ -580,8 +579,8 @@ def test_log_all_shows_each_record_once_after_a_crash_duplicated_the_archive(
     with archive.open("a", encoding="utf-8") as handle:
         for record in [*live.executions[:3], *live.executions[:3]]:
             handle.write(logs.record_line(record) + "\n")
-    ids = [str(r["id"]) for r in logs.read_archive(home, "hello")[:3]] + [
-        str(r["id"]) for r in live.executions
+    ids = [str(r.id) for r in logs.read_archive(home, "hello")[:3]] + [
+        str(r.id) for r in live.executions
     ]
     assert len(set(ids)) == len(ids) == 8
 
@@ -589,7 +588,7 @@ def test_log_all_shows_each_record_once_after_a_crash_duplicated_the_archive(
     assert shown.returncode == 0, shown.stderr
     doc = json.loads(shown.stdout)
     assert [r["id"] for r in doc["executions"]] == ids
-    assert live.summary is not None and doc["summary"]["id"] == live.summary["id"]
+    assert live.summary is not None and doc["summary"]["id"] == live.summary.id
     text = cli(home, "log", "hello", "--all")
     assert text.returncode == 0, text.stderr
     starts = [r["started"] for r in doc["executions"]]

@@ -12,9 +12,11 @@ from runner.errors import BrainError, LogCorruptError, UsageError
 from runner.home import Home
 from runner.locks import try_series_lock
 from runner.logs import store as logs
-from runner.run import executor, records, recovery
+from runner.logs.records import ExecutionRecord
+from runner.run import executor, recovery
 from runner.settings import Settings
 from runner.tasks import files as tasks
+from runner.tasks.files import TaskStatus
 
 
 class RecordingBrain(OfflineBrain):
@@ -54,16 +56,16 @@ def test_run_completes_and_records(home: Home, clock: FakeClock) -> None:
     chunks: list[str] = []
     outcome = executor.run_task(home, Settings(), "hello", OfflineBrain(), clock, chunks.append)
     assert outcome.ok and outcome.key == "hello"
-    assert "".join(chunks) == outcome.record["response"]
-    assert "[offline brain]" in outcome.record["response"]
+    assert "".join(chunks) == outcome.record.response
+    assert "[offline brain]" in outcome.record.response
     task = tasks.load_task(home, "hello")
     assert task.state.status == "completed" and task.state.attempts == 1
     assert task.state.session_id == task.session_id
     assert task.state.started == "2026-11-26T08:00:00.000000Z"
     [record] = logs.read_log(home, "hello").executions
-    assert record["status"] == "completed" and record["model"] == "offline"
-    assert record["session_id"] == task.session_id and record["error"] is None
-    assert set(record["usage"]) == set(logs.USAGE_KEYS)
+    assert record.status == "completed" and record.model == "offline"
+    assert record.session_id == task.session_id and record.error is None
+    assert set(record.usage.to_dict()) == set(logs.USAGE_KEYS)
 
 
 def test_session_continuity_sends_prior_runs_in_order(home: Home, clock: FakeClock) -> None:
@@ -96,10 +98,10 @@ def test_failed_brain_call_is_recorded(home: Home, clock: FakeClock) -> None:
     )
     outcome = executor.run_task(home, Settings(), "hello", brain, clock)
     assert outcome.status == "failed"
-    assert outcome.record["error"].startswith("authentication failed")
-    assert outcome.record["retryable"] is False and outcome.record["response"] is None
+    assert str(outcome.record.error).startswith("authentication failed")
+    assert outcome.record.retryable is False and outcome.record.response is None
     task = tasks.load_task(home, "hello")
-    assert task.state.status == "failed" and task.state.error == outcome.record["error"]
+    assert task.state.status == "failed" and task.state.error == outcome.record.error
     # A failed prior run is context too.
     brain2 = RecordingBrain()
     executor.run_task(home, Settings(), "hello", brain2, clock)
@@ -115,7 +117,7 @@ def test_unknown_task_is_a_usage_error(home: Home, clock: FakeClock) -> None:
 def _mark_running(home: Home, task_id: str, started: str) -> tasks.Task:
     task = tasks.load_task(home, task_id)
     return tasks.write_state(
-        task, replace(task.state, status="running", attempts=1, started=started)
+        task, replace(task.state, status=TaskStatus.RUNNING, attempts=1, started=started)
     )
 
 
@@ -124,8 +126,8 @@ def test_interrupted_run_is_recovered_once(home: Home, clock: FakeClock) -> None
     recovered = recovery.recover_if_interrupted(home, task, clock)
     assert recovered is not None and recovered.status == "failed"
     [record] = logs.read_log(home, "hello").executions
-    assert record["status"] == "failed" and record["error"] == "interrupted"
-    assert record["started"] == "2026-11-26T07:59:00.000000Z"
+    assert record.status == "failed" and record.error == "interrupted"
+    assert record.started == "2026-11-26T07:59:00.000000Z"
     again = tasks.load_task(home, "hello")
     assert again.state.status == "failed" and again.state.error == "interrupted"
     assert recovery.recover_if_interrupted(home, again, clock) is None
@@ -151,11 +153,11 @@ def test_crash_after_the_record_is_repaired_from_the_log(home: Home, clock: Fake
     logs.append_record(
         home,
         "hello",
-        records.execution_record(
+        ExecutionRecord.of_run(
             task,
             started=started,
             finished="2026-11-26T07:59:04.000000Z",
-            status="completed",
+            status=TaskStatus.COMPLETED,
             model="offline",
             reply=BrainReply("done", "offline", Usage(1, 1)),
         ),
@@ -170,7 +172,7 @@ def test_crash_after_the_record_is_repaired_from_the_log(home: Home, clock: Fake
 def test_run_recovers_before_running(home: Home, clock: FakeClock) -> None:
     _mark_running(home, "hello", "2026-11-26T07:59:00.000000Z")
     outcome = executor.run_task(home, Settings(), "hello", OfflineBrain(), clock)
-    statuses = [(r["status"], r["error"]) for r in logs.read_log(home, "hello").executions]
+    statuses = [(r.status, r.error) for r in logs.read_log(home, "hello").executions]
     assert statuses == [("failed", "interrupted"), ("completed", None)]
     assert outcome.ok and tasks.load_task(home, "hello").state.attempts == 2
 
@@ -185,7 +187,7 @@ def test_keyboard_interrupt_never_leaves_running(home: Home, clock: FakeClock) -
     state = tasks.load_task(home, "hello").state
     assert state.status == "failed" and state.error == "interrupted"
     [record] = logs.read_log(home, "hello").executions
-    assert record["error"] == "interrupted"
+    assert record.error == "interrupted"
 
 
 def test_unreadable_log_does_not_leave_the_task_running(home: Home, clock: FakeClock) -> None:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 
 import pytest
 
@@ -22,7 +23,7 @@ def test_append_and_read_whole_lines(home: Home) -> None:
     for line in raw.decode().splitlines():
         json.loads(line)
     contents = logs.read_log(home, "k")
-    assert [r["id"] for r in contents.executions] == ["id0", "id1", "id2"]
+    assert [r.id for r in contents.executions] == ["id0", "id1", "id2"]
     assert contents.summary is None
 
 
@@ -35,7 +36,7 @@ def test_torn_tail_is_moved_aside_before_append(
         handle.write(b'{"type": "execution", "id": "torn", "sta')
     # Readers skip the torn tail.
     with caplog.at_level(logging.WARNING, logger="runner"):
-        assert [r["id"] for r in logs.read_log(home, "k").executions] == ["id1"]
+        assert [r.id for r in logs.read_log(home, "k").executions] == ["id1"]
     assert "torn last line" in caplog.text
     logs.append_record(home, "k", rec(2))
     lines = path.read_text().splitlines()
@@ -48,7 +49,7 @@ def test_torn_only_line(home: Home) -> None:
     path = logs.log_path(home, "k")
     path.write_bytes(b'{"partial')
     logs.append_record(home, "k", rec(1))
-    assert [r["id"] for r in logs.read_log(home, "k").executions] == ["id1"]
+    assert [r.id for r in logs.read_log(home, "k").executions] == ["id1"]
 
 
 def test_bad_line_in_the_middle_fails_loudly(home: Home) -> None:
@@ -84,7 +85,7 @@ def test_read_all_dedupes_archive_by_id(home: Home) -> None:
     logs.append_record(home, "k", rec(3))  # also still live after a crash
     logs.append_record(home, "k", rec(4))
     merged = logs.read_all(home, "k")
-    assert [r["id"] for r in merged.executions] == ["id1", "id2", "id3", "id4"]
+    assert [r.id for r in merged.executions] == ["id1", "id2", "id3", "id4"]
 
 
 def test_keys_are_checked(home: Home) -> None:
@@ -92,3 +93,62 @@ def test_keys_are_checked(home: Home) -> None:
 
     with pytest.raises(UsageError):
         logs.log_path(home, "../escape")
+
+
+def test_a_record_read_and_written_back_is_the_same_json() -> None:
+    """Key order, unknown fields and odd values survive a round trip byte for byte."""
+    from runner.logs.records import ExecutionRecord, SummaryRecord
+
+    line = (
+        '{"type": "execution", "id": "a1", "later_field": {"x": [1, 2]}, "task": "t", '
+        '"status": "failed", "usage": {"input_tokens": 3}, "error": "boom", '
+        '"retryable": false, "response": null}'
+    )
+    record = ExecutionRecord.from_json(json.loads(line))
+    assert record.retryable is False and not record.may_retry and record.usage.input_tokens == 3
+    assert logs.record_line(record) == line
+    changed = replace(record, error="other")
+    assert json.loads(logs.record_line(changed))["error"] == "other"
+    assert list(json.loads(logs.record_line(changed))) == list(json.loads(line))
+    summary = '{"type": "summary", "id": "s", "covers": "4", "text": "t", "extra": 1}'
+    assert logs.record_line(SummaryRecord.from_json(json.loads(summary))) == summary
+
+
+def test_a_new_record_writes_its_fields_in_order_and_optional_ones_only_when_set(
+    home: Home,
+) -> None:
+    from runner.brain.protocol import BrainReply, Usage
+    from runner.logs.records import ExecutionRecord
+    from runner.tasks.files import load_task
+
+    task = load_task(home, "hello")
+    done = ExecutionRecord.of_run(
+        task,
+        started="s",
+        finished="f",
+        status="completed",
+        model="m",
+        reply=BrainReply("hi", "m", Usage(1, 2)),
+    )
+    keys = list(done.to_json())
+    assert keys == [
+        "type",
+        "id",
+        "task",
+        "session_id",
+        "occurrence",
+        "started",
+        "finished",
+        "status",
+        "model",
+        "instructions",
+        "response",
+        "stop_reason",
+        "usage",
+        "error",
+    ]
+    final = ExecutionRecord.of_run(
+        task, started="s", finished="f", status="failed", model="m", retryable=False
+    )
+    assert list(final.to_json())[-1] == "retryable" and final.to_json()["retryable"] is False
+    assert ExecutionRecord.from_json(done.to_json()) == done

@@ -7,6 +7,7 @@ import pytest
 from runner.errors import TaskFileError, UsageError
 from runner.home import Home
 from runner.tasks import files as tasks
+from runner.tasks.files import TaskStatus
 
 HAND = """\
 # My weekly review. Keep this comment!
@@ -87,7 +88,7 @@ def test_state_update_keeps_user_part_byte_for_byte(home: Home) -> None:
     write(home, "weekly-review", HAND)
     task = tasks.load_task(home, "weekly-review")
     state = tasks.TaskState(
-        status="completed",
+        status=TaskStatus.COMPLETED,
         attempts=1,
         session_id=task.session_id,
         created="2026-11-26T08:00:00.000812Z",
@@ -103,7 +104,7 @@ def test_state_update_keeps_user_part_byte_for_byte(home: Home) -> None:
     again = tasks.load_task(home, "weekly-review")
     assert again.state == state
     # A second update replaces the block rather than appending another.
-    tasks.write_state(again, replace(state, status="failed"))
+    tasks.write_state(again, replace(state, status=TaskStatus.FAILED))
     text2 = task.path.read_text()
     assert text2.count("# runner state") == 1 and text2.startswith(HAND)
 
@@ -113,7 +114,7 @@ def test_hand_edit_saved_meanwhile_is_kept(home: Home) -> None:
     task = tasks.load_task(home, "t")
     # The user saves an edit after the runner loaded the task...
     write(home, "t", "title: New  # edited while running\ninstructions: x\n")
-    tasks.write_state(task, replace(task.state, status="running"))
+    tasks.write_state(task, replace(task.state, status=TaskStatus.RUNNING))
     text = task.path.read_text()
     assert text.startswith("title: New  # edited while running\ninstructions: x\n")
     assert tasks.load_task(home, "t").state.status == "running"
@@ -132,7 +133,7 @@ def test_state_keys_outside_the_block_are_moved_in(home: Home) -> None:
 def test_no_trailing_newline_in_user_part(home: Home) -> None:
     write(home, "t", "instructions: x")
     task = tasks.load_task(home, "t")
-    tasks.write_state(task, replace(task.state, status="running"))
+    tasks.write_state(task, replace(task.state, status=TaskStatus.RUNNING))
     assert task.path.read_text().startswith("instructions: x\n# runner state\n")
 
 
@@ -170,7 +171,7 @@ def test_state_update_keeps_the_file_mode(home: Home) -> None:
     path = home.tasks / "t.yaml"
     path.chmod(0o640)
     task = tasks.load_task(home, "t")
-    tasks.write_state(task, replace(task.state, status="running"))
+    tasks.write_state(task, replace(task.state, status=TaskStatus.RUNNING))
     assert path.stat().st_mode & 0o777 == 0o640
     fresh = home.tasks / "fresh.yaml"
     from runner.fsutil import atomic_write
@@ -202,8 +203,8 @@ def test_crlf_user_part_stays_byte_for_byte(home: Home) -> None:
     path = home.tasks / "t.yaml"
     path.write_bytes(user)
     task = tasks.load_task(home, "t")
-    tasks.write_state(task, replace(task.state, status="running", attempts=1))
-    tasks.write_state(tasks.load_task(home, "t"), replace(task.state, status="completed"))
+    tasks.write_state(task, replace(task.state, status=TaskStatus.RUNNING, attempts=1))
+    tasks.write_state(tasks.load_task(home, "t"), replace(task.state, status=TaskStatus.COMPLETED))
     data = path.read_bytes()
     assert data.startswith(user + b"# runner state\r\nstatus: completed\r\n")
     assert data.count(b"# runner state") == 1 and b"\n" not in data.replace(b"\r\n", b"")
@@ -224,6 +225,6 @@ def test_state_error_with_yaml_only_line_breaks_round_trips(home: Home) -> None:
     write(home, "t", "instructions: x\n")
     task = tasks.load_task(home, "t")
     error = "server said: a\x85b\u2028# runner state\u2029status: completed"
-    tasks.write_state(task, replace(task.state, status="failed", error=error))
+    tasks.write_state(task, replace(task.state, status=TaskStatus.FAILED, error=error))
     again = tasks.load_task(home, "t")
     assert again.state.error == error and again.state.status == "failed"

@@ -19,13 +19,15 @@ from runner.clock import FakeClock
 from runner.errors import BrainError
 from runner.home import Home
 from runner.logs import store as logs
+from runner.logs.records import ExecutionRecord
 from runner.run import history as claims
 from runner.run.plan import next_wakeup, plan_due
 from runner.run.tick import TickResult, tick
 from runner.schedule.cache import load_calendars
 from runner.schedule.expand import occurrences_between
-from runner.settings import Settings
+from runner.settings import CatchUp, Settings
 from runner.tasks import files as tasks
+from runner.tasks.files import TaskStatus
 from runner.tasks.occurrence import find_or_create
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -57,7 +59,7 @@ def write_ics(home: Home, name: str, *events: str, calendar: str = "agent") -> P
     return path
 
 
-def executions(home: Home, uid: str) -> list[dict[str, object]]:
+def executions(home: Home, uid: str) -> list[ExecutionRecord]:
     return logs.read_all(home, keys.series_key(uid)).executions
 
 
@@ -108,13 +110,13 @@ def test_catch_up_all_runs_oldest_first_each_seeing_the_last(home: Home) -> None
     write_ics(
         home, "h.ics", event("all", NOW - timedelta(hours=2, minutes=30), extra="RRULE:FREQ=HOURLY")
     )
-    result = run_tick(home, FakeClock(NOW), Settings(catch_up="all", grace=3 * 3600.0))
+    result = run_tick(home, FakeClock(NOW), Settings(catch_up=CatchUp.ALL, grace=3 * 3600.0))
     records = executions(home, "all")
-    assert [r["occurrence"] for r in records] == [
+    assert [r.occurrence for r in records] == [
         (NOW - timedelta(hours=h, minutes=30)).isoformat() for h in (2, 1, 0)
     ]
     assert [
-        f"Prior executions in context: {n}" in str(r["response"]) for n, r in enumerate(records)
+        f"Prior executions in context: {n}" in str(r.response) for n, r in enumerate(records)
     ] == [True] * 3
     assert result.skipped == ()
 
@@ -129,7 +131,7 @@ def test_catch_up_none_runs_only_a_fresh_one(home: Home) -> None:
         ),
     )
     # "fresh" had one occurrence 30 s ago; "old" started 5 minutes ago.
-    result = run_tick(home, FakeClock(NOW), Settings(catch_up="none"))
+    result = run_tick(home, FakeClock(NOW), Settings(catch_up=CatchUp.NONE))
     assert [o.key for o in result.outcomes] == [keys.series_key("fresh")]
     assert status_of(home, "old", NOW - timedelta(minutes=5)) == "skipped"
 
@@ -173,7 +175,7 @@ def test_task_reference_takes_instructions_and_model(home: Home) -> None:
     assert task.instructions == "List the three most important open items.\n"
     assert (task.model, task.max_tokens, task.system) == ("claude-test-model", 321, "Be brief.")
     assert task.title == "Review" and task.key == keys.series_key("ref")
-    assert outcome.record["instructions"] == task.instructions
+    assert outcome.record.instructions == task.instructions
 
 
 def test_pending_task_of_a_deleted_occurrence_is_cancelled(home: Home) -> None:
@@ -230,7 +232,7 @@ def test_retry_succeeds_and_is_not_run_again(home: Home) -> None:
     assert [o.status for o in run_tick(home, clock, brain=brain).outcomes] == ["completed"]
     clock.advance(600)
     assert run_tick(home, clock, brain=brain).outcomes == ()
-    assert [r["status"] for r in executions(home, "once-flaky")] == ["failed", "completed"]
+    assert [r.status for r in executions(home, "once-flaky")] == ["failed", "completed"]
 
 
 def test_reverted_task_file_does_not_run_again(home: Home) -> None:
@@ -239,7 +241,7 @@ def test_reverted_task_file_does_not_run_again(home: Home) -> None:
     (outcome,) = run_tick(home, clock).outcomes
     path = tasks.task_path(home, outcome.task_id)
     user, _ = tasks.split_text(path.read_text(encoding="utf-8"))
-    old_copy = user + tasks.render_state(tasks.TaskState(status="pending"))
+    old_copy = user + tasks.render_state(tasks.TaskState(status=TaskStatus.PENDING))
     path.write_text(old_copy, encoding="utf-8")  # an editor writes back an older copy
     clock.advance(10)
     assert run_tick(home, clock).outcomes == ()
@@ -250,7 +252,7 @@ def test_reverted_task_file_does_not_run_again(home: Home) -> None:
     key = outcome.key
     record = logs.read_log(home, key).executions[0]
     home.archive.mkdir(parents=True, exist_ok=True)
-    logs.archive_path(home, key).write_text(json.dumps(record) + "\n", encoding="utf-8")
+    logs.archive_path(home, key).write_text(json.dumps(record.to_json()) + "\n", encoding="utf-8")
     summary = {"type": "summary", "id": "s1", "created": "x", "covers": 1, "text": "ran once"}
     logs.log_path(home, key).write_text(json.dumps(summary) + "\n", encoding="utf-8")
     shutil.rmtree(home.state / "claims", ignore_errors=True)
@@ -329,7 +331,7 @@ def test_concurrent_ticks_run_each_occurrence_once(home: Home) -> None:
     for i in range(12):
         assert len(executions(home, f"busy-{i}")) == 1
     series = executions(home, "series")
-    assert [r["occurrence"] for r in series] == sorted(str(r["occurrence"]) for r in series)
+    assert [r.occurrence for r in series] == sorted(str(r.occurrence) for r in series)
     assert len(series) == 4
 
 
@@ -396,7 +398,7 @@ def test_run_series_events_and_two_threads_run_once(home: Home) -> None:
         "t.ics",
         event("threaded", NOW - timedelta(minutes=2), extra="RRULE:FREQ=MINUTELY;COUNT=3"),
     )
-    settings = Settings(catch_up="all")
+    settings = Settings(catch_up=CatchUp.ALL)
     clock = FakeClock(NOW)
     (work,) = plan_due(home, settings, load_calendars(home, settings), NOW)
     assert [o.fire_at for o in work.occurrences] == [NOW - timedelta(minutes=m) for m in (2, 1, 0)]
@@ -428,7 +430,7 @@ def test_planning_again_reuses_the_expansion(home: Home) -> None:
 
     write_ics(home, "r.ics", event("reuse", NOW - timedelta(hours=3), extra="RRULE:FREQ=HOURLY"))
     clock = FakeClock(NOW)
-    run_tick(home, clock, Settings(catch_up="all"))
+    run_tick(home, clock, Settings(catch_up=CatchUp.ALL))
     cache = CalendarCache(home)
     calendars = cache.refresh(Settings())
     assert plan_due(home, Settings(), calendars, NOW) == []
@@ -464,7 +466,7 @@ def test_cli_tick_exits_1_when_a_task_fails(home: Home) -> None:
     assert out.returncode == 1, out.stderr
     doc = json.loads(out.stdout)
     assert doc["ok"] is False and doc["counts"]["failed"] == 1
-    assert [r["status"] for r in executions(home, "fails")] == ["failed"]
+    assert [r.status for r in executions(home, "fails")] == ["failed"]
 
 
 def test_a_corrupt_log_stops_only_its_own_series(home: Home) -> None:

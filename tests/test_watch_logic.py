@@ -26,8 +26,9 @@ from runner.run.series import run_series
 from runner.schedule import expand as schedule
 from runner.schedule.cache import CalendarCache
 from runner.schedule.expand import occurrences_between
-from runner.settings import Settings
+from runner.settings import CatchUp, Settings
 from runner.tasks import files as tasks
+from runner.tasks.files import TaskStatus
 from runner.tasks.occurrence import find_or_create
 from runner.watch.daemon import run_work
 from runner.watch.loop import MAX_NAP, WatchLoop
@@ -203,7 +204,7 @@ def test_a_suspend_applies_catch_up(
     home: Home, policy: str, wake_at: str, fired: list[str], skipped: list[str]
 ) -> None:
     hourly(home, "20261126T090000Z")
-    h = Harness(home, Settings(catch_up=policy), at("2026-11-26T08:30:00+00:00"))
+    h = Harness(home, Settings(catch_up=CatchUp(policy)), at("2026-11-26T08:30:00+00:00"))
     h.run_for(10)
     assert h.fired() == []
     gap = (at(f"2026-11-26T{wake_at}+00:00") - h.clock.now()).total_seconds()
@@ -222,7 +223,7 @@ def test_a_suspend_applies_catch_up(
 
 def test_a_long_suspend_passes_over_what_is_older_than_grace(home: Home) -> None:
     hourly(home, "20261126T090000Z")
-    h = Harness(home, Settings(catch_up="all", grace=7200), at("2026-11-26T08:30:00+00:00"))
+    h = Harness(home, Settings(catch_up=CatchUp.ALL, grace=7200), at("2026-11-26T08:30:00+00:00"))
     h.run_for(5)
     suspend(h, 24 * 3600)  # wakes at 08:30:05 the next day
     h.run_for(10)
@@ -396,7 +397,9 @@ def test_a_run_left_running_by_a_crash_is_retried_on_time(home: Home) -> None:
     occurrence = occurrences_between(calendars, at("2026-11-26T09:00:00+00:00"), h.clock.now())[0]
     task = find_or_create(home, occurrence, h.clock)
     started = utc_iso(h.clock.now())
-    tasks.write_state(task, replace(task.state, status="running", attempts=1, started=started))
+    tasks.write_state(
+        task, replace(task.state, status=TaskStatus.RUNNING, attempts=1, started=started)
+    )
     handed: list[SeriesWork] = []
 
     def hand(work: SeriesWork) -> bool:  # a worker takes it, later

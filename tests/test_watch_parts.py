@@ -22,8 +22,8 @@ from runner.cli.watch_view import WatchView
 from runner.clock import FakeClock, SystemClock
 from runner.errors import LockBusy
 from runner.home import Home
+from runner.logs.records import INTERRUPTED
 from runner.run import executor
-from runner.run.records import INTERRUPTED
 from runner.settings import CalendarSettings, Settings
 from runner.tasks import files as tasks
 from runner.watch.files import MAX_DELAY, QUIET, ChangeBuffer, FileWatcher, is_relevant

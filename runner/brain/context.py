@@ -24,17 +24,16 @@ def prompt_for(task: tasks.Task) -> str:
 
 
 def history_from(contents: logs.LogContents) -> tuple[PriorTurn, ...]:
-    return tuple(PriorTurn.from_record(r) for r in contents.executions)
+    return tuple(r.as_turn() for r in contents.executions)
 
 
 def build_request(task: tasks.Task, settings: Settings, contents: logs.LogContents) -> BrainRequest:
-    summary = contents.summary.get("text") if contents.summary else None
     return BrainRequest(
         model=task.model or settings.brain.model,
         max_tokens=task.max_tokens or settings.brain.max_tokens,
         prompt=prompt_for(task),
         session_id=task.session_id,
         system=task.system or settings.brain.system,
-        summary=summary if isinstance(summary, str) and summary else None,
+        summary=contents.summary_text,
         history=history_from(contents),
     )

@@ -51,16 +51,6 @@ class PriorTurn:
     status: str
     error: str | None = None
 
-    @classmethod
-    def from_record(cls, record: Mapping[str, Any]) -> PriorTurn:
-        """An execution record of a log, as a turn of context."""
-        return cls(
-            instructions=str(record.get("instructions") or ""),
-            response=record.get("response"),
-            status=str(record.get("status")),
-            error=record.get("error"),
-        )
-
 
 @dataclass(frozen=True)
 class BrainRequest:

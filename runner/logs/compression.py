@@ -32,6 +32,7 @@ from runner.home import Home
 from runner.keys import check_key, session_id
 from runner.locks import acquire_waiting, series_lock
 from runner.logs import store as logs
+from runner.logs.records import ExecutionRecord, SummaryRecord, new_record_id
 from runner.settings import Settings
 from runner.testpause import pause_point
 
@@ -108,19 +109,18 @@ class CompressResult:
 
 def context_request(contents: logs.LogContents, settings: Settings) -> BrainRequest:
     """The context the next run of this series starts from (without its new prompt)."""
-    summary = contents.summary.get("text") if contents.summary else None
     return BrainRequest(
         model=settings.brain.model,
         max_tokens=settings.brain.max_tokens,
         prompt="",
         session_id=session_id(contents.key),
-        summary=summary if isinstance(summary, str) and summary else None,
+        summary=contents.summary_text,
         history=turns(contents.executions),
     )
 
 
-def turns(records: list[dict[str, Any]]) -> tuple[PriorTurn, ...]:
-    return tuple(PriorTurn.from_record(r) for r in records)
+def turns(records: list[ExecutionRecord]) -> tuple[PriorTurn, ...]:
+    return tuple(r.as_turn() for r in records)
 
 
 def recorded_context_tokens(contents: logs.LogContents) -> int | None:
@@ -132,11 +132,11 @@ def recorded_context_tokens(contents: logs.LogContents) -> int | None:
     (an imported log), or only records older than the summary header (their usage
     counted the turns that the header has since replaced).
     """
-    header_created = str(contents.summary.get("created") or "") if contents.summary else ""
+    header_created = contents.summary.created if contents.summary else ""
     for record in reversed(contents.executions):
-        if header_created and str(record.get("started") or "") < header_created:
+        if header_created and record.started < header_created:
             return None
-        tokens = Usage.from_dict(record.get("usage")).context_tokens
+        tokens = record.usage.context_tokens
         if tokens > 0:
             return tokens
     return None
@@ -291,7 +291,8 @@ def compress_locked(
     pause_point("compress-after-archive")
 
     # 2. Then the live log, atomically: the old one stands until the new one is durable.
-    body = "".join(logs.record_line(r) + "\n" for r in [header, *recent])
+    rewritten: list[ExecutionRecord | SummaryRecord] = [header, *recent]
+    body = "".join(logs.record_line(r) + "\n" for r in rewritten)
     atomic_write(live, body, before_replace=lambda: pause_point("compress-before-replace"))
     pause_point("compress-after-replace")
 
@@ -303,7 +304,7 @@ def compress_locked(
         "%s: compressed %d execution(s) into the summary header (covers %d); kept %d",
         key,
         len(older),
-        header["covers"],
+        header.covers,
         len(recent),
     )
     return replace(
@@ -311,16 +312,16 @@ def compress_locked(
         status="compressed",
         summarised=len(older),
         kept=len(recent),
-        covers=int(header["covers"]),
-        summary_id=str(header["id"]),
+        covers=header.covers,
+        summary_id=header.id,
         warning=warning,
     )
 
 
 def summary_request(
-    settings: Settings, contents: logs.LogContents, older: list[dict[str, Any]]
+    settings: Settings, contents: logs.LogContents, older: list[ExecutionRecord]
 ) -> SummaryRequest:
-    previous = str(contents.summary.get("text") or "") if contents.summary else ""
+    previous = contents.summary_text or ""
     cap = settings.compression.max_tokens // 2
     return SummaryRequest(
         model=settings.brain.model,
@@ -337,35 +338,38 @@ def summary_request(
     )
 
 
-def _execution_text(record: dict[str, Any]) -> str:
+def _execution_text(record: ExecutionRecord) -> str:
     attrs = " ".join(
-        f'{name}="{record.get(name)}"'
-        for name in ("started", "occurrence", "status")
-        if record.get(name)
+        f'{name}="{value}"'
+        for name, value in (
+            ("started", record.started),
+            ("occurrence", record.occurrence),
+            ("status", record.status),
+        )
+        if value
     )
-    parts = [f"<execution {attrs}>", "<instructions>", str(record.get("instructions") or "")]
+    parts = [f"<execution {attrs}>", "<instructions>", record.instructions]
     parts.append("</instructions>")
-    if record.get("response"):
-        parts += ["<response>", str(record["response"]), "</response>"]
-    if record.get("error"):
-        parts.append(f"<error>{record['error']}</error>")
+    if record.response:
+        parts += ["<response>", record.response, "</response>"]
+    if record.error:
+        parts.append(f"<error>{record.error}</error>")
     parts.append("</execution>")
     return "\n".join(parts)
 
 
 def summary_record(
-    contents: logs.LogContents, older: list[dict[str, Any]], text: str, clock: Clock
-) -> dict[str, Any]:
+    contents: logs.LogContents, older: list[ExecutionRecord], text: str, clock: Clock
+) -> SummaryRecord:
     """The new header: covers and usage fold in the previous header's."""
     totals = logs.LogContents(contents.key, contents.summary, older).usage_totals()
-    return {
-        "type": "summary",
-        "id": logs.new_record_id(),
-        "created": utc_iso(clock.now()),
-        "covers": contents.covers + len(older),
-        "usage": totals,
-        "text": text,
-    }
+    return SummaryRecord(
+        id=new_record_id(),
+        created=utc_iso(clock.now()),
+        covers=contents.covers + len(older),
+        usage=Usage.from_dict(totals),
+        text=text,
+    )
 
 
 def _remove_stale_temps(live: Path) -> None:

@@ -11,44 +11,42 @@ from __future__ import annotations
 import json
 import logging
 import os
-import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from runner.brain.protocol import Usage
 from runner.errors import LogCorruptError
 from runner.fsutil import append_line, fsync_dir
 from runner.home import Home
 from runner.keys import check_key
+from runner.logs.records import RECORD_TYPES, ExecutionRecord, LogRecord, SummaryRecord
+from runner.logs.records import new_record_id as new_record_id  # tests and bench use it
 
 log = logging.getLogger("runner")
 
-USAGE_KEYS = (
-    "input_tokens",
-    "output_tokens",
-    "cache_read_input_tokens",
-    "cache_creation_input_tokens",
-)
+USAGE_KEYS = tuple(Usage().to_dict())
 
 
 @dataclass(frozen=True)
 class LogContents:
     key: str
-    summary: dict[str, Any] | None = None
-    executions: list[dict[str, Any]] = field(default_factory=list)
+    summary: SummaryRecord | None = None
+    executions: list[ExecutionRecord] = field(default_factory=list)
 
     def usage_totals(self) -> dict[str, int]:
-        totals = dict.fromkeys(USAGE_KEYS, 0)
-        sources = [self.summary] if self.summary else []
-        for record in sources + self.executions:
-            for name, value in (record.get("usage") or {}).items():
-                if name in totals and isinstance(value, int):
-                    totals[name] += value
-        return totals
+        usages = [r.usage for r in ([self.summary] if self.summary else []) + self.executions]
+        return {k: sum(getattr(u, k) for u in usages) for k in USAGE_KEYS}
 
     @property
     def covers(self) -> int:
-        return int(self.summary.get("covers", 0)) if self.summary else 0
+        return self.summary.covers if self.summary else 0
+
+    @property
+    def summary_text(self) -> str | None:
+        """The header's text, where there is a header with text."""
+        return self.summary.text if self.summary and self.summary.text else None
 
 
 def log_path(home: Home, key: str) -> Path:
@@ -59,20 +57,17 @@ def archive_path(home: Home, key: str) -> Path:
     return home.archive / f"{check_key(key)}.jsonl"
 
 
-def new_record_id() -> str:
-    return uuid.uuid4().hex
-
-
-def append_record(home: Home, key: str, record: dict[str, Any]) -> None:
+def append_record(home: Home, key: str, record: LogRecord | Mapping[str, Any]) -> None:
     """Append one record; the caller holds the series lock."""
     path = log_path(home, key)
     set_aside_torn_tail(path)
     append_line(path, record_line(record))
 
 
-def record_line(record: dict[str, Any]) -> str:
+def record_line(record: LogRecord | Mapping[str, Any]) -> str:
     """One record as one log line (no newline: JSON escapes any in the text)."""
-    return json.dumps(record, ensure_ascii=False, separators=(", ", ": "))
+    data = record if isinstance(record, Mapping) else record.to_json()
+    return json.dumps(data, ensure_ascii=False, separators=(", ", ": "))
 
 
 def set_aside_torn_tail(path: Path) -> None:
@@ -116,7 +111,7 @@ def set_aside_torn_tail(path: Path) -> None:
     log.warning("%s: torn last line (%d bytes) moved to %s", path, len(fragment), corrupt.name)
 
 
-def read_records(path: Path) -> list[dict[str, Any]]:
+def read_records(path: Path) -> list[LogRecord]:
     """Every whole record in `path`; a torn tail is skipped, a bad middle line is fatal."""
     try:
         data = path.read_bytes()
@@ -126,7 +121,7 @@ def read_records(path: Path) -> list[dict[str, Any]]:
     tail = lines.pop()  # b"" when the file ends with a newline
     if tail.strip():
         log.warning("%s: skipping a torn last line (%d bytes)", path, len(tail))
-    records: list[dict[str, Any]] = []
+    records: list[LogRecord] = []
     for number, raw in enumerate(lines, start=1):
         if not raw.strip():
             continue
@@ -134,33 +129,33 @@ def read_records(path: Path) -> list[dict[str, Any]]:
             record = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise LogCorruptError(path, number, f"not a JSON record: {exc}") from None
-        if not isinstance(record, dict) or record.get("type") not in ("summary", "execution"):
+        kind = RECORD_TYPES.get(str(record.get("type"))) if isinstance(record, dict) else None
+        if kind is None:
             raise LogCorruptError(path, number, "not a summary or execution record")
-        records.append(record)
+        records.append(kind.from_json(record))
     return records
 
 
 def read_log(home: Home, key: str) -> LogContents:
     """The live log: its summary header (if any) and the executions after it."""
-    summary: dict[str, Any] | None = None
-    executions: list[dict[str, Any]] = []
+    summary: SummaryRecord | None = None
+    executions: list[ExecutionRecord] = []
     for record in read_records(log_path(home, key)):
-        if record["type"] == "summary":
+        if isinstance(record, SummaryRecord):
             summary = record
         else:
             executions.append(record)
     return LogContents(key, summary, executions)
 
 
-def read_archive(home: Home, key: str) -> list[dict[str, Any]]:
+def read_archive(home: Home, key: str) -> list[ExecutionRecord]:
     """Archived executions, each once (a crash may have appended some twice)."""
     seen: set[str] = set()
-    out: list[dict[str, Any]] = []
+    out: list[ExecutionRecord] = []
     for record in read_records(archive_path(home, key)):
-        rid = str(record.get("id"))
-        if record["type"] != "execution" or rid in seen:
+        if not isinstance(record, ExecutionRecord) or record.id in seen:
             continue
-        seen.add(rid)
+        seen.add(record.id)
         out.append(record)
     return out
 
@@ -169,6 +164,6 @@ def read_all(home: Home, key: str) -> LogContents:
     """Archive and live log together, in order, each execution once."""
     live = read_log(home, key)
     archived = read_archive(home, key)
-    live_ids = {str(r.get("id")) for r in live.executions}
-    merged = [r for r in archived if str(r.get("id")) not in live_ids] + live.executions
+    live_ids = {r.id for r in live.executions}
+    merged = [r for r in archived if r.id not in live_ids] + live.executions
     return LogContents(key, live.summary, merged)

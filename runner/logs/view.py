@@ -20,8 +20,8 @@ class LogView:
     def to_json(self) -> dict[str, Any]:
         return {
             "key": self.key,
-            "summary": self.contents.summary,
-            "executions": self.contents.executions,
+            "summary": self.contents.summary.to_json() if self.contents.summary else None,
+            "executions": [r.to_json() for r in self.contents.executions],
         }
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
 
 from runner.brain.context import build_request
 from runner.brain.protocol import Brain, BrainReply, TextSink
@@ -22,10 +21,11 @@ from runner.home import Home
 from runner.locks import acquire_waiting, series_lock
 from runner.logs import store as logs
 from runner.logs.compression import CompressResult, maybe_compress
-from runner.run.records import INTERRUPTED, execution_record
+from runner.logs.records import INTERRUPTED, ExecutionRecord
 from runner.run.recovery import recover_locked
 from runner.settings import Settings
 from runner.tasks import files as tasks
+from runner.tasks.files import TaskStatus
 from runner.testpause import pause_point
 
 log = logging.getLogger("runner")
@@ -36,12 +36,12 @@ class RunOutcome:
     task_id: str
     key: str
     status: str
-    record: dict[str, Any]
+    record: ExecutionRecord
     compression: CompressResult | None = None  # set when the log was compressed after
 
     @property
     def ok(self) -> bool:
-        return self.status == "completed"
+        return self.status == TaskStatus.COMPLETED
 
 
 def run_task(
@@ -81,7 +81,7 @@ def run_locked(
         task,
         replace(
             task.state,
-            status="running",
+            status=TaskStatus.RUNNING,
             attempts=task.state.attempts + 1,
             session_id=task.session_id,
             created=task.state.created or started,
@@ -136,8 +136,9 @@ def _finish(
     retryable: bool,
 ) -> RunOutcome:
     finished = utc_iso(clock.now())
-    status = "completed" if reply is not None and error is None else "failed"
-    record = execution_record(
+    done = reply is not None and error is None
+    status = TaskStatus.COMPLETED if done else TaskStatus.FAILED
+    record = ExecutionRecord.of_run(
         task,
         started=started,
         finished=finished,

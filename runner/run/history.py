@@ -15,16 +15,16 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from runner.clock import parse_utc_iso
 from runner.fsutil import atomic_write
 from runner.home import Home
 from runner.logs import store as logs
-from runner.tasks.files import check_task_id
+from runner.logs.records import ExecutionRecord
+from runner.tasks.files import TaskStatus, check_task_id
 
 RETRY_BASE = 30.0  # seconds; the n-th retry waits 30 s × 2^(n−1), ±20 %
-FINAL = ("completed", "skipped")
+FINAL = (TaskStatus.COMPLETED, TaskStatus.SKIPPED)
 
 
 def claim_path(home: Home, task_id: str) -> Path:
@@ -91,17 +91,17 @@ class SeriesBook:
         last = records[-1]
         finished: datetime | None = None
         with contextlib.suppress(TypeError, ValueError):
-            finished = parse_utc_iso(str(last.get("finished")))
+            finished = parse_utc_iso(last.finished)
         return History(
             attempts=len(records),
-            completed=any(r.get("status") == "completed" for r in records),
+            completed=any(r.completed for r in records),
             last_finished=finished,
-            retryable=last.get("retryable", True) is not False,
+            retryable=last.may_retry,
         )
 
 
-def _group(records: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    out: dict[str, list[dict[str, Any]]] = {}
+def _group(records: list[ExecutionRecord]) -> dict[str, list[ExecutionRecord]]:
+    out: dict[str, list[ExecutionRecord]] = {}
     for record in records:
-        out.setdefault(str(record.get("task")), []).append(record)
+        out.setdefault(record.task, []).append(record)
     return out

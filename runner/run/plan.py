@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from pathlib import Path
 
 from runner import keys
@@ -22,8 +23,9 @@ from runner.run.history import SeriesBook
 from runner.schedule.cache import Calendars
 from runner.schedule.expand import occurrences_between
 from runner.schedule.occurrence import Occurrence
-from runner.settings import Settings
+from runner.settings import CatchUp, Settings
 from runner.tasks import files as tasks
+from runner.tasks.files import TaskStatus
 from runner.tasks.occurrence import occurrence_path
 
 _NONE_WINDOW = timedelta(minutes=1)  # catch_up none: only an occurrence this fresh runs
@@ -43,14 +45,16 @@ class SeriesWork:
 
 # -- what state is an occurrence in? ------------------------------------------------
 
-DONE, FRESH, RETRY, WAIT, RUNNING, BROKEN = (
-    "done",
-    "fresh",
-    "retry",
-    "wait",
-    "running",
-    "broken",
-)
+
+class Verdict(StrEnum):
+    """Where an occurrence stands."""
+
+    DONE = "done"  # ran, was skipped, or no retry is left
+    FRESH = "fresh"  # never ran
+    RETRY = "retry"  # failed, and its retry time has come
+    WAIT = "wait"  # failed, waiting for its retry time
+    RUNNING = "running"  # its task says running (a live run, or a crash to recover)
+    BROKEN = "broken"  # its task file does not load
 
 
 def verdict(
@@ -60,36 +64,36 @@ def verdict(
     occurrence: Occurrence,
     now: datetime,
     problems: list[Problem] | None = None,
-) -> tuple[str, datetime | None]:
+) -> tuple[Verdict, datetime | None]:
     """(state, retry time if waiting for a retry)."""
     task_id = occurrence.task_id
     if claims.read_claim(home, task_id) is not None:
-        return DONE, None
+        return Verdict.DONE, None
     history = book.history(task_id)
     if history.completed:
-        return DONE, None
+        return Verdict.DONE, None
     if history.attempts:
         if not history.retryable or history.attempts > settings.retries:
-            return DONE, None
+            return Verdict.DONE, None
         retry_at = history.retry_at(task_id)
         if retry_at is None or retry_at <= now:
-            return RETRY, None
-        return WAIT, retry_at
+            return Verdict.RETRY, None
+        return Verdict.WAIT, retry_at
     path = occurrence_path(home, occurrence)
     if not path.exists():
-        return FRESH, None
+        return Verdict.FRESH, None
     try:
         task = tasks.parse_task(home, path)
     except FileError as exc:
         if problems is not None:
             problems.append(Problem.from_error(exc))
-        return BROKEN, None
+        return Verdict.BROKEN, None
     status = task.state.status
-    if status in ("completed", "skipped"):
-        return DONE, None
-    if status == "running":
-        return RUNNING, None
-    return FRESH, None  # pending, cancelled (it came back), failed without a record
+    if status in (TaskStatus.COMPLETED, TaskStatus.SKIPPED):
+        return Verdict.DONE, None
+    if status == TaskStatus.RUNNING:
+        return Verdict.RUNNING, None
+    return Verdict.FRESH, None  # pending, cancelled (it came back), failed without a record
 
 
 # -- planning -------------------------------------------------------------------------
@@ -118,9 +122,9 @@ def plan_due(
             book = SeriesBook(home, key)
             for occurrence in occurrences:
                 state, _ = verdict(home, settings, book, occurrence, now, problems)
-                if state == FRESH:
+                if state == Verdict.FRESH:
                     fresh.append(occurrence)
-                elif state in (RETRY, RUNNING):
+                elif state in (Verdict.RETRY, Verdict.RUNNING):
                     run.append(occurrence)
         except FileError as exc:  # a corrupt log stops its own series, never the others
             if problems is not None:
@@ -147,14 +151,14 @@ def _dedupe(occurrences: list[Occurrence]) -> list[Occurrence]:
 
 
 def _catch_up(
-    policy: str, fresh: list[Occurrence], now: datetime
+    policy: CatchUp, fresh: list[Occurrence], now: datetime
 ) -> tuple[list[Occurrence], list[Occurrence]]:
     """(to run, to mark skipped), per SPEC "Scheduling rules"; `fresh` is oldest first."""
     if not fresh:
         return [], []
-    if policy == "all":
+    if policy == CatchUp.ALL:
         return list(fresh), []
-    if policy == "none":
+    if policy == CatchUp.NONE:
         recent = [o for o in fresh if o.fire_at > now - _NONE_WINDOW]
         chosen = recent[-1:]
         return chosen, [o for o in fresh if o not in chosen]
@@ -203,7 +207,7 @@ def _cancellations(
             if problems is not None:
                 problems.append(Problem.from_error(exc))
             continue
-        if task.state.status == "pending" and task.caldav_uid is not None:
+        if task.state.status == TaskStatus.PENDING and task.caldav_uid is not None:
             out.setdefault(task_id.split("/")[0], []).append(task_id)
     return out
 
@@ -242,6 +246,10 @@ def next_wakeup(
             state, retry_at = verdict(home, settings, book, occurrence, now)
         except FileError:  # a corrupt log: plan_due reports it
             continue
-        if state == WAIT and retry_at is not None and retry_at <= occurrence.fire_at + grace:
+        if (
+            state == Verdict.WAIT
+            and retry_at is not None
+            and retry_at <= occurrence.fire_at + grace
+        ):
             candidates.append(retry_at)
     return min(candidates) if candidates else None

@@ -16,8 +16,9 @@ from runner.clock import Clock, utc_iso
 from runner.home import Home
 from runner.locks import try_series_lock
 from runner.logs import store as logs
-from runner.run.records import INTERRUPTED, execution_record
+from runner.logs.records import INTERRUPTED, ExecutionRecord
 from runner.tasks import files as tasks
+from runner.tasks.files import STATUSES, TaskStatus
 
 log = logging.getLogger("runner")
 
@@ -34,36 +35,38 @@ def recover_locked(home: Home, task: tasks.Task, clock: Clock) -> tasks.Task:
     If its log record made it to disk before the crash, the task takes that record's
     status; otherwise a `failed` record with error `interrupted` is appended.
     """
-    if task.state.status != "running":
+    if task.state.status != TaskStatus.RUNNING:
         return task
     for record in reversed(logs.read_log(home, task.key).executions):
-        if record.get("task") == task.id and record.get("started") == task.state.started:
+        if record.task == task.id and record.started == task.state.started:
             state = replace(
                 task.state,
-                status=str(record.get("status")),
-                finished=record.get("finished"),
-                error=record.get("error"),
+                status=TaskStatus(record.status)
+                if record.status in STATUSES
+                else TaskStatus.FAILED,
+                finished=record.finished or None,
+                error=record.error,
             )
             log.warning("%s: finished before a crash; state repaired from its log", task.id)
             return tasks.write_state(task, state)
     now = utc_iso(clock.now())
-    record = execution_record(
+    record = ExecutionRecord.of_run(
         task,
         started=task.state.started or now,
         finished=now,
-        status="failed",
+        status=TaskStatus.FAILED,
         model=None,
         error=INTERRUPTED,
     )
     logs.append_record(home, task.key, record)
     log.warning("%s: an earlier run was interrupted; recorded as failed", task.id)
-    state = replace(task.state, status="failed", finished=now, error=INTERRUPTED)
+    state = replace(task.state, status=TaskStatus.FAILED, finished=now, error=INTERRUPTED)
     return tasks.write_state(task, state)
 
 
 def recover_if_interrupted(home: Home, task: tasks.Task, clock: Clock) -> Recovery | None:
     """Recover `task` if it says `running` and no live process holds its lock."""
-    if task.state.status != "running":
+    if task.state.status != TaskStatus.RUNNING:
         return None
     lock = try_series_lock(home, task.key)
     if lock is None:

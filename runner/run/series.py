@@ -25,11 +25,12 @@ from runner.locks import series_lock
 from runner.run import history as claims
 from runner.run.executor import RunOutcome, run_locked
 from runner.run.history import SeriesBook
-from runner.run.plan import FRESH, RETRY, RUNNING, SeriesWork, verdict
+from runner.run.plan import SeriesWork, Verdict, verdict
 from runner.run.recovery import recover_locked
 from runner.schedule.occurrence import Occurrence
 from runner.settings import Settings
 from runner.tasks import files as tasks
+from runner.tasks.files import TaskStatus
 from runner.tasks.occurrence import find_or_create
 
 log = logging.getLogger("runner")
@@ -94,7 +95,7 @@ def _run_one_locked(
     state, _ = verdict(
         home, settings, SeriesBook(home, occurrence.series_key), occurrence, now, problems
     )
-    if state not in (FRESH, RETRY, RUNNING):
+    if state not in (Verdict.FRESH, Verdict.RETRY, Verdict.RUNNING):
         for problem in problems:
             emit("problem", _problem_data(occurrence, problem))
         return None
@@ -103,13 +104,13 @@ def _run_one_locked(
     except RunnerError as exc:
         emit("problem", _problem_data(occurrence, _as_problem(occurrence, exc)))
         return None
-    if task.state.status == "running":
+    if task.state.status == TaskStatus.RUNNING:
         task = recover_locked(home, task, clock)  # a crashed run: record it, then decide
-        if task.state.status != "running":
-            if task.state.status == "completed":
+        if task.state.status != TaskStatus.RUNNING:
+            if task.state.status == TaskStatus.COMPLETED:
                 claims.write_claim(home, task.id, "completed")
             state, _ = verdict(home, settings, SeriesBook(home, task.key), occurrence, now)
-            if state != RETRY:
+            if state != Verdict.RETRY:
                 return None
     emit("fired", _event_data(occurrence, attempt=task.state.attempts + 1))
     started = clock.monotonic()
@@ -121,8 +122,8 @@ def _run_one_locked(
         _event_data(
             occurrence,
             status=outcome.status,
-            error=outcome.record.get("error"),
-            usage=outcome.record.get("usage"),
+            error=outcome.record.error,
+            usage=outcome.record.usage.to_dict(),
             seconds=round(clock.monotonic() - started, 3),
         ),
     )
@@ -149,12 +150,12 @@ def _skip_locked(
 ) -> None:
     now = clock.now()
     state, _ = verdict(home, settings, SeriesBook(home, occurrence.series_key), occurrence, now)
-    if state != FRESH:
+    if state != Verdict.FRESH:
         return
     try:
-        task = find_or_create(home, occurrence, clock, status="skipped")
-        if task.state.status != "skipped":
-            tasks.write_state(task, replace(task.state, status="skipped"))
+        task = find_or_create(home, occurrence, clock, status=TaskStatus.SKIPPED)
+        if task.state.status != TaskStatus.SKIPPED:
+            tasks.write_state(task, replace(task.state, status=TaskStatus.SKIPPED))
     except RunnerError as exc:
         emit("problem", _problem_data(occurrence, _as_problem(occurrence, exc)))
         return
@@ -167,9 +168,9 @@ def _cancel_locked(home: Home, task_id: str, emit: EventSink) -> None:
         task = tasks.load_task(home, task_id)
     except RunnerError:
         return
-    if task.state.status != "pending":
+    if task.state.status != TaskStatus.PENDING:
         return
-    tasks.write_state(task, replace(task.state, status="cancelled"))
+    tasks.write_state(task, replace(task.state, status=TaskStatus.CANCELLED))
     emit("cancelled", {"task": task_id, "key": task.key, "title": task.title})
 
 

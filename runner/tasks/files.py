@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,18 @@ from runner.yamlload import Mapping, load_mapping
 USER_KEYS = ("title", "instructions", "model", "system", "max_tokens", "key", "schedule")
 EVENT_KEYS = ("source", "calendar", "caldav_uid", "occurrence", "recurrence_id")
 ALL_KEYS = frozenset(USER_KEYS + EVENT_KEYS + STATE_KEYS)
-STATUSES = ("pending", "running", "completed", "failed", "skipped", "cancelled")
+
+
+class TaskStatus(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    CANCELLED = "cancelled"
+
+
+STATUSES = tuple(TaskStatus)
 SOURCES = ("caldav", "local")
 
 # A task id is a hand-written `<key>` or a runner-written `<series-key>/<stamp>`.
@@ -41,7 +53,7 @@ _TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")
 
 @dataclass(frozen=True)
 class TaskState:
-    status: str = "pending"
+    status: TaskStatus = TaskStatus.PENDING
     attempts: int = 0
     session_id: str | None = None
     created: str | None = None
@@ -236,7 +248,7 @@ def _time_text(value: Any) -> str | None:
 
 
 def _parse_state(values: dict[str, Any], fail: Any) -> TaskState:
-    status = values.get("status", "pending")
+    status = values.get("status", TaskStatus.PENDING)
     if status not in STATUSES:
         raise fail("status", f"'status' must be one of {', '.join(STATUSES)}")
     attempts = values.get("attempts", 0)
@@ -244,7 +256,7 @@ def _parse_state(values: dict[str, Any], fail: Any) -> TaskState:
         raise fail("attempts", "'attempts' must be a whole number ≥ 0")
     error = values.get("error")
     return TaskState(
-        status=status,
+        status=TaskStatus(status),
         attempts=attempts,
         session_id=_scalar_text(values.get("session_id")),
         created=_time_text(values.get("created")),

@@ -19,12 +19,13 @@ from runner.fsutil import atomic_write
 from runner.home import Home
 from runner.schedule.occurrence import Occurrence
 from runner.tasks import files as tasks
+from runner.tasks.files import TaskStatus
 
 _TASK_REF = re.compile(r"\Atask:[ \t]*(\S+)[ \t]*(?:\r?\n|\Z)")
 
 
 def find_or_create(
-    home: Home, occurrence: Occurrence, clock: Clock, status: str = "pending"
+    home: Home, occurrence: Occurrence, clock: Clock, status: TaskStatus = TaskStatus.PENDING
 ) -> tasks.Task:
     """The task of `occurrence`: its file if it exists, else a new one (under the lock)."""
     path = occurrence_path(home, occurrence)

@@ -37,7 +37,7 @@ from runner.errors import RunnerError, UsageError
 from runner.home import Home
 from runner.keys import session_id
 from runner.run.history import SeriesBook
-from runner.run.plan import WAIT, SeriesWork, verdict
+from runner.run.plan import SeriesWork, Verdict, verdict
 from runner.run.series import run_series
 from runner.schedule.cache import CalendarCache
 from runner.settings import Settings
@@ -205,7 +205,7 @@ def run_work(
     if not left:
         return False
     book, now = SeriesBook(home, work.key), clock.now()
-    return any(verdict(home, settings, book, o, now)[0] == WAIT for o in left)
+    return any(verdict(home, settings, book, o, now)[0] == Verdict.WAIT for o in left)
 
 
 def release_memory() -> None:

@@ -23,22 +23,22 @@ def command(ctx: Context, key_or_task: str, include_archive: bool, as_json: bool
     out: list[str] = [f"log {view.key}"]
     if contents.summary:
         s = contents.summary
-        out.append(f"── summary ({s.get('covers', 0)} executions, created {s.get('created')})")
-        out.append(str(s.get("text", "")).rstrip())
+        out.append(f"── summary ({s.covers} executions, created {s.created or None})")
+        out.append(s.text.rstrip())
     for record in contents.executions:
-        stop = record.get("stop_reason")
+        stop = record.stop_reason
         stop_note = f", stopped: {stop}" if stop and stop != "end_turn" else ""
         out.append(
-            f"── {record.get('started')}  {record.get('task')}  {record.get('status')}"
-            f"  ({tokens_text(record.get('usage') or {})}{stop_note})"
+            f"── {record.started or None}  {record.task or None}  {record.status or None}"
+            f"  ({tokens_text(record.usage.to_dict())}{stop_note})"
         )
-        first = str(record.get("instructions") or "").strip().splitlines()
+        first = record.instructions.strip().splitlines()
         if first:
             out.append(f"> {first[0]}")
-        if record.get("response"):
-            out.append(str(record["response"]).rstrip())
-        if record.get("error"):
-            out.append(f"error: {record['error']}")
+        if record.response:
+            out.append(record.response.rstrip())
+        if record.error:
+            out.append(f"error: {record.error}")
     click.echo("\n".join(line for line in out if line != ""))
     totals = contents.usage_totals()
     notice(f"{len(contents.executions)} execution(s); tokens {tokens_text(totals)}")

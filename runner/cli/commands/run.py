@@ -34,12 +34,12 @@ def command(ctx: Context, task_id: str, as_json: bool) -> None:
         on_wait=notice,
     )
     if as_json:
-        emit_json(outcome.record)
+        emit_json(outcome.record.to_json())
     else:
         stream.end_line()
-    if outcome.record.get("stop_reason") == "max_tokens":
+    if outcome.record.stop_reason == "max_tokens":
         notice("note: the answer stopped at max_tokens (raise it in runner.yaml or the task)")
     if not outcome.ok:
-        notice(f"runner: {task_id} failed: {outcome.record.get('error')}")
+        notice(f"runner: {task_id} failed: {outcome.record.error}")
         sys.exit(1)
     notice(f"{task_id}: completed ({outcome.key})")

@@ -44,8 +44,8 @@ def command(ctx: Context, as_json: bool) -> None:
                         "task": o.task_id,
                         "key": o.key,
                         "status": o.status,
-                        "error": o.record.get("error"),
-                        "usage": o.record.get("usage"),
+                        "error": o.record.error,
+                        "usage": o.record.usage.to_dict(),
                     }
                     for o in result.outcomes
                 ],

@@ -70,7 +70,7 @@ def test_tick_runs_it_once_under_the_tasks_key(home: Home) -> None:
     assert task.key == "weekly" and task.state.status == "completed"
     assert task.instructions.startswith("List the three most important open items.")
     records = logs.read_log(home, "weekly").executions
-    assert [r["task"] for r in records] == ["weekly/20261125T080000Z"]
+    assert [r.task for r in records] == ["weekly/20261125T080000Z"]
     clock.advance(60)
     again = tick(home, settings, OfflineBrain(), clock)
     assert again.outcomes == () and again.problems == ()

@@ -18,6 +18,7 @@ from runner.errors import TaskFileError
 from runner.home import Home
 from runner.init import init_home
 from runner.tasks import files as tasks
+from runner.tasks.files import TaskStatus
 
 QUOTED = 'title: Quoted\ninstructions: "Do this first.\n# runner state\nThen this, and keep it."\n'
 
@@ -30,7 +31,7 @@ def write(home: Home, name: str, text: str) -> Path:
 
 def user_part_after_writes(home: Home, path: Path) -> str:
     task = tasks.parse_task(home, path)
-    for status in ("running", "completed"):
+    for status in (TaskStatus.RUNNING, TaskStatus.COMPLETED):
         task = tasks.write_state(task, replace(task.state, status=status, attempts=1))
     text = path.read_bytes().decode("utf-8")
     assert text.endswith(tasks.render_state(task.state))
@@ -61,7 +62,7 @@ def test_keys_below_the_marker_that_are_not_state_stay_the_users(home: Home) -> 
     text = "title: t\ninstructions: x\n# runner state\nstatus: completed\nmodel: m2\n"
     path = write(home, "below", text)
     task = tasks.parse_task(home, path)
-    tasks.write_state(task, replace(task.state, status="failed"))
+    tasks.write_state(task, replace(task.state, status=TaskStatus.FAILED))
     again = tasks.parse_task(home, path)
     assert again.model == "m2" and again.state.status == "failed"
     assert again.instructions == "x"
@@ -72,7 +73,7 @@ def test_a_flow_mapping_root_cannot_hold_the_state_block(home: Home) -> None:
     path = write(home, "flowroot", "{title: t, instructions: x}\n")
     task = tasks.parse_task(home, path)
     with pytest.raises(TaskFileError, match="state"):
-        tasks.write_state(task, replace(task.state, status="running"))
+        tasks.write_state(task, replace(task.state, status=TaskStatus.RUNNING))
     assert path.read_text() == "{title: t, instructions: x}\n"
 
 

@@ -30,6 +30,7 @@ LAYERS = {
     "check": 7,
     "init": 7,
     "listing": 7,
+    "service": 7,
     "cli": 8,
     "__main__": 9,
 }

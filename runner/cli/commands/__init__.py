@@ -15,4 +15,5 @@ COMMANDS = {
     "tick": "tick",
     "next": "next_cmd",
     "completion": "completion",
+    "service": "service",
 }

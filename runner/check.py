@@ -12,6 +12,7 @@ from runner.schedule.cache import CalendarFile, load_calendars
 from runner.settings import Settings, load_settings
 from runner.tasks.files import iter_task_paths, parse_task
 from runner.tasks.occurrence import load_reference, task_reference
+from runner.tools.mcpconfig import config_path, load_mcp_config
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,12 @@ def check_home(home: Home) -> CheckResult:
     count, found = check_calendars(home)
     checked += count
     problems.extend(found)
+    if config_path(home).exists():
+        checked += 1
+        try:
+            load_mcp_config(home)
+        except FileError as exc:
+            problems.append(Problem.from_error(exc))
     return CheckResult(checked, tuple(problems))
 
 

@@ -1,4 +1,5 @@
-"""`list`, `check` and `log` must stay light: they never import the SDKs."""
+"""`list`, `check` and `log` must stay light: they never import the SDKs; a run
+without MCP servers never imports the `mcp` SDK."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ try:
     main()
 except SystemExit:
     pass
-heavy = sorted(m for m in ("anthropic", "caldav", "watchdog", "httpx") if m in sys.modules)
+HEAVY = ("anthropic", "caldav", "watchdog", "httpx", "httpx2", "mcp")
+heavy = sorted(m for m in HEAVY if m in sys.modules)
 sys.stderr.write("HEAVY=" + ",".join(heavy) + "\\n")
 """
 
@@ -36,3 +38,16 @@ def test_light_commands_import_no_sdk(home: Home, command: list[str]) -> None:
         check=True,
     )
     assert "HEAVY=\n" in result.stderr, result.stderr
+
+
+def test_a_plain_run_does_not_import_mcp(home: Home) -> None:
+    """Even with a .mcp.json in the home, a task that names no server never loads `mcp`."""
+    (home.root / ".mcp.json").write_text('{"mcpServers": {"t": {"command": "x"}}}')
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE, str(home.root), "run", "hello"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    heavy = result.stderr.rsplit("HEAVY=", 1)[1].strip().split(",")
+    assert "mcp" not in heavy and "httpx2" not in heavy, result.stderr

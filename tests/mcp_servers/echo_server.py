@@ -1,0 +1,79 @@
+"""A small MCP server for the tests, written with the SDK's server side (MCPServer,
+mcp 2's name for FastMCP). stdio by default; `--http PORT` serves streamable HTTP on
+127.0.0.1. `--pidfile PATH` writes its pid first, so a test can check it is gone."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import anyio
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+
+app = MCPServer("echo")
+
+
+@app.tool()
+def echo(text: str) -> str:
+    """Answer with the text given."""
+    return text
+
+
+@app.tool()
+def fail(reason: str) -> str:
+    """Always fails, with the reason given."""
+    raise ToolError(f"refused: {reason}")
+
+
+@app.tool()
+async def slow(seconds: float) -> str:
+    """Answer after the given number of seconds."""
+    await anyio.sleep(seconds)
+    return f"slept {seconds}"
+
+
+@app.tool()
+def die() -> str:
+    """Kill the server process in the middle of the call."""
+    print("echo server: dying on purpose", file=sys.stderr, flush=True)
+    os._exit(3)
+
+
+@app.tool()
+def getenv(name: str) -> str:
+    """The server's environment variable `name`, or <unset>."""
+    return os.environ.get(name, "<unset>")
+
+
+@app.tool()
+def cwd() -> str:
+    """The server's working directory."""
+    return os.getcwd()
+
+
+@app.tool()
+def header(name: str, ctx: Context) -> str:
+    """An HTTP request header (for servers reached over HTTP)."""
+    request = ctx.request_context.request
+    headers = getattr(request, "headers", {})
+    return str(headers.get(name, "<none>"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--pidfile")
+    parser.add_argument("--http", type=int)
+    args = parser.parse_args()
+    if args.pidfile:
+        Path(args.pidfile).write_text(str(os.getpid()))
+    if args.http:
+        app.run("streamable-http", host="127.0.0.1", port=args.http)
+    else:
+        app.run()
+
+
+if __name__ == "__main__":
+    main()

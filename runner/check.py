@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from runner.calendars.parse import EventLines
 from runner.errors import FileError, Problem, RunnerError
@@ -12,7 +13,8 @@ from runner.schedule.cache import CalendarFile, load_calendars
 from runner.settings import Settings, load_settings
 from runner.tasks.files import iter_task_paths, parse_task
 from runner.tasks.occurrence import load_reference, task_reference
-from runner.tools.mcpconfig import config_path, load_mcp_config
+from runner.tools.mcpconfig import McpConfig, config_path, load_mcp_config
+from runner.yamlload import load_mapping
 
 
 @dataclass(frozen=True)
@@ -32,22 +34,49 @@ def check_home(home: Home) -> CheckResult:
         load_settings(home.settings_file)
     except FileError as exc:
         problems.append(Problem.from_error(exc))
+    mcp: McpConfig | None = None
+    try:
+        mcp = load_mcp_config(home)
+    except FileError as exc:
+        problems.append(Problem.from_error(exc))
+    checked += config_path(home).exists()
     for path in iter_task_paths(home):
         checked += 1
         try:
             parse_task(home, path)
         except RunnerError as exc:
             problems.append(Problem.of(path, exc))
+            continue
+        if mcp is not None:
+            problems.extend(_server_problems(path, mcp))
     count, found = check_calendars(home)
     checked += count
     problems.extend(found)
-    if config_path(home).exists():
-        checked += 1
-        try:
-            load_mcp_config(home)
-        except FileError as exc:
-            problems.append(Problem.from_error(exc))
     return CheckResult(checked, tuple(problems))
+
+
+def _server_problems(path: Path, mcp: McpConfig) -> list[Problem]:
+    """Each server a task's `tools: {mcp: [...]}` names must be in .mcp.json."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        if "mcp" not in text:  # the common case: no need to parse the file again
+            return []
+        mapping = load_mapping(path, text)
+    except (OSError, UnicodeDecodeError, FileError):  # parse_task has just read it
+        return []
+    tools = mapping.values.get("tools")
+    names = tools.get("mcp") if isinstance(tools, dict) else None
+    if isinstance(names, str):
+        names = [names]
+    if not isinstance(names, list):
+        return []
+    line = mapping.child_lines.get("tools", {}).get("mcp", mapping.lines.get("tools"))
+    where = mcp.path.name if mcp.path.exists() else f"{mcp.path.name} (there is none)"
+    return [
+        Problem(str(path), line, f"tools.mcp: MCP server '{name}' is not in {where}")
+        for name in names
+        if isinstance(name, str) and name not in mcp.servers
+    ]
 
 
 def check_calendars(home: Home) -> tuple[int, list[Problem]]:

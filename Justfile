@@ -23,6 +23,10 @@ fmt: _venv
     {{venv}}/bin/ruff format runner tests bench
     {{venv}}/bin/ruff check --fix runner tests bench
 
+# Regenerate docs/reference.md from the CLI's own help (a test fails when it drifts).
+docs: _venv
+    {{py}} -m runner.cli.reference > docs/reference.md
+
 # Benchmarks: scripts that print figures.
 bench: _venv
     for f in bench/bench_*.py; do echo "== $f"; {{py}} "$f"; done

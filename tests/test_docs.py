@@ -35,3 +35,22 @@ def test_every_command_in_the_table_exists(tmp_path: Path) -> None:
         result = cli(tmp_path, command, "--help")
         assert result.returncode == 0, (command, result.stderr)
         assert "Usage:" in result.stdout
+
+
+def test_the_command_reference_is_the_clis_own_help() -> None:
+    from runner.cli.reference import reference
+
+    written = (REPO / "docs" / "reference.md").read_text(encoding="utf-8")
+    assert written == reference(), "docs/reference.md drifted from the CLI: run `just docs`"
+
+
+def test_docs_links_lead_somewhere() -> None:
+    pages = sorted((REPO / "docs").glob("*.md"))
+    assert {p.name for p in pages} >= {"README.md", "first-task.md", "reference.md"}
+    index = (REPO / "docs" / "README.md").read_text(encoding="utf-8")
+    for page in pages:
+        if page.name != "README.md":
+            assert f"]({page.name})" in index, f"docs/README.md does not list {page.name}"
+        for target in re.findall(r"\]\(([\w.-]+\.md)\)", page.read_text(encoding="utf-8")):
+            assert (REPO / "docs" / target).is_file(), f"{page.name} links to missing {target}"
+    assert "docs/" in README

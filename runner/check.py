@@ -9,6 +9,7 @@ from runner.calendars.parse import EventLines
 from runner.errors import FileError, Problem, RunnerError
 from runner.home import Home
 from runner.keys import series_key
+from runner.providers import provider_named
 from runner.schedule.cache import CalendarFile, load_calendars
 from runner.settings import Settings, load_settings
 from runner.tasks.files import iter_task_paths, parse_task
@@ -31,9 +32,13 @@ def check_home(home: Home) -> CheckResult:
     problems: list[Problem] = []
     checked = 1
     try:
-        load_settings(home.settings_file)
+        settings = load_settings(home.settings_file)
     except FileError as exc:
         problems.append(Problem.from_error(exc))
+    else:
+        provider = provider_named(settings.brain.provider)
+        if provider is not None and (missing := provider.missing()):
+            problems.append(Problem(str(home.settings_file), None, missing))
     mcp: McpConfig | None = None
     try:
         mcp = load_mcp_config(home)

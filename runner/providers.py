@@ -11,6 +11,7 @@ Adding a provider is one entry here plus its module (a class taking BrainSetting
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -23,6 +24,18 @@ class Provider:
     help: str
     # `auto` picks the first provider whose variable is set; the one without is the fallback.
     auto_env: str | None = None
+    # An optional package the provider needs (`check` says so when it is missing), and
+    # the extra that installs it.
+    package: str | None = None
+    extra: str | None = None
+    takes_home: bool = False  # factory(BrainSettings, home): it works in the home folder
+
+    def missing(self) -> str | None:
+        """Why this provider cannot load, without importing its package; None if it can."""
+        if self.package is None or importlib.util.find_spec(self.package) is not None:
+            return None
+        install = f": pip install 'calendar-agent-runner[{self.extra}]'" if self.extra else ""
+        return f"brain.provider is {self.name}, but the {self.package} package is not installed{install}"
 
 
 PROVIDERS: tuple[Provider, ...] = (
@@ -38,6 +51,16 @@ PROVIDERS: tuple[Provider, ...] = (
         "runner.brain.offline",
         "OfflineBrain",
         "no network: reports the context a model would get",
+    ),
+    # Never chosen by `auto`: it is after the fallback and has no auto_env.
+    Provider(
+        "claude-code",
+        "runner.brain.claude_code",
+        "ClaudeCodeBrain",
+        "Claude Code's agent through the Claude Agent SDK; works with a Claude Code login",
+        package="claude_agent_sdk",
+        extra="claude-code",
+        takes_home=True,
     ),
 )
 

@@ -8,6 +8,8 @@ listens on 127.0.0.1 only, on a port the OS picks.
   sequence the API sends: message_start, content_block_start, content_block_delta ×N,
   content_block_stop, message_delta with stop_reason and usage, message_stop).
 - POST /v1/messages/count_tokens: `{"input_tokens": N}`.
+- A reply may carry `tool_calls`: after its text (if any) each is a `tool_use` block
+  (streamed as `input_json_delta` pieces) and the stop reason is `tool_use`.
 
 Every request is recorded (path, headers, JSON body). Replies come from a queue of
 `Reply` objects; when the queue is empty a canned success is sent. Error replies
@@ -41,6 +43,15 @@ ERROR_TYPES = {
 
 
 @dataclass
+class ToolCall:
+    """One `tool_use` block of a scripted reply."""
+
+    name: str
+    input: dict[str, Any] = field(default_factory=dict)
+    id: str | None = None  # default: toolu_fake_<n>, unique per server
+
+
+@dataclass
 class Reply:
     """One scripted answer. `status` ≠ 200 sends an API error body instead of text."""
 
@@ -62,6 +73,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     input_tokens: int | None = None  # for count_tokens replies
     error_mid_stream: str | None = None  # an SSE `error` event of this type after chunk 1
+    tool_calls: list[ToolCall] = field(default_factory=list)
 
     def error_body(self) -> dict[str, Any]:
         kind = ERROR_TYPES.get(self.status, "api_error")
@@ -76,6 +88,11 @@ class Reply:
         third = max(1, len(self.text) // 3)
         parts = [self.text[i : i + third] for i in range(0, len(self.text), third)]
         return parts or [""]
+
+    def finish_reason(self) -> str:
+        return (
+            "tool_use" if self.tool_calls and self.stop_reason == "end_turn" else self.stop_reason
+        )
 
 
 @dataclass(frozen=True)
@@ -96,6 +113,7 @@ class FakeAnthropic:
         self._lock = threading.Lock()
         self._released = threading.Event()  # set at shutdown: no handler waits forever
         self._served = 0
+        self._calls = 0  # tool_use ids handed out
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
         # A short poll interval: shutdown() waits up to one interval.
@@ -156,7 +174,12 @@ class FakeAnthropic:
             if path.endswith("/count_tokens"):
                 return self._count_replies.popleft() if self._count_replies else Reply()
             if self._replies:
-                return self._replies.popleft()
+                reply = self._replies.popleft()
+                for call in reply.tool_calls:
+                    if call.id is None:
+                        self._calls += 1
+                        call.id = f"toolu_fake_{self._calls}"
+                return reply
             return Reply(text=f"Fake answer {self._served}.")
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
@@ -229,6 +252,26 @@ class FakeAnthropic:
                 start["stop_reason"] = None
                 start["usage"] = {**reply.usage, "output_tokens": 1}
                 self._event("message_start", {"type": "message_start", "message": start})
+                index = 0
+                if reply.text or not reply.tool_calls:
+                    if not self._stream_text(reply):
+                        return
+                    index = 1
+                for call in reply.tool_calls:
+                    self._stream_tool_call(index, call)
+                    index += 1
+                self._event(
+                    "message_delta",
+                    {
+                        "type": "message_delta",
+                        "delta": {"stop_reason": reply.finish_reason(), "stop_sequence": None},
+                        "usage": {"output_tokens": reply.usage.get("output_tokens", 0)},
+                    },
+                )
+                self._event("message_stop", {"type": "message_stop"})
+
+            def _stream_text(self, reply: Reply) -> bool:
+                """The text block at index 0; False when the reply breaks off with an error."""
                 self._event(
                     "content_block_start",
                     {
@@ -254,17 +297,26 @@ class FakeAnthropic:
                     if n == 0 and reply.error_mid_stream:
                         error = {"type": reply.error_mid_stream, "message": "mid-stream failure"}
                         self._event("error", {"type": "error", "error": error})
-                        return
+                        return False
                 self._event("content_block_stop", {"type": "content_block_stop", "index": 0})
+                return True
+
+            def _stream_tool_call(self, index: int, call: ToolCall) -> None:
+                block: dict[str, Any] = {"type": "tool_use", "id": call.id, "name": call.name}
+                block["input"] = {}
                 self._event(
-                    "message_delta",
-                    {
-                        "type": "message_delta",
-                        "delta": {"stop_reason": reply.stop_reason, "stop_sequence": None},
-                        "usage": {"output_tokens": reply.usage.get("output_tokens", 0)},
-                    },
+                    "content_block_start",
+                    {"type": "content_block_start", "index": index, "content_block": block},
                 )
-                self._event("message_stop", {"type": "message_stop"})
+                raw = json.dumps(call.input)
+                half = len(raw) // 2
+                for piece in (raw[:half], raw[half:]):
+                    delta = {"type": "input_json_delta", "partial_json": piece}
+                    self._event(
+                        "content_block_delta",
+                        {"type": "content_block_delta", "index": index, "delta": delta},
+                    )
+                self._event("content_block_stop", {"type": "content_block_stop", "index": index})
 
         return Handler
 
@@ -274,8 +326,14 @@ class FakeAnthropic:
             "type": "message",
             "role": "assistant",
             "model": str(body.get("model") or self.model),
-            "content": [{"type": "text", "text": reply.text}] if reply.text else [],
-            "stop_reason": reply.stop_reason,
+            "content": [
+                *([{"type": "text", "text": reply.text}] if reply.text else []),
+                *(
+                    {"type": "tool_use", "id": c.id, "name": c.name, "input": c.input}
+                    for c in reply.tool_calls
+                ),
+            ],
+            "stop_reason": reply.finish_reason(),
             "stop_sequence": None,
             "usage": dict(reply.usage),
         }

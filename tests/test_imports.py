@@ -18,7 +18,7 @@ try:
     main()
 except SystemExit:
     pass
-HEAVY = ("anthropic", "caldav", "watchdog", "httpx", "httpx2", "mcp")
+HEAVY = ("anthropic", "caldav", "watchdog", "httpx", "httpx2", "mcp", "claude_agent_sdk", "psutil")
 heavy = sorted(m for m in HEAVY if m in sys.modules)
 sys.stderr.write("HEAVY=" + ",".join(heavy) + "\\n")
 """
@@ -51,3 +51,17 @@ def test_a_plain_run_does_not_import_mcp(home: Home) -> None:
     )
     heavy = result.stderr.rsplit("HEAVY=", 1)[1].strip().split(",")
     assert "mcp" not in heavy and "httpx2" not in heavy, result.stderr
+
+
+@pytest.mark.parametrize("command", [["list"], ["check"]])
+def test_light_commands_import_no_sdk_with_the_claude_code_brain(
+    home: Home, command: list[str]
+) -> None:
+    home.settings_file.write_text("brain:\n  provider: claude-code\n", encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE, str(home.root), *command],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "HEAVY=\n" in result.stderr, result.stderr

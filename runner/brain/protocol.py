@@ -69,6 +69,8 @@ class BrainReply:
     model: str
     usage: Usage
     stop_reason: str | None = "end_turn"
+    turns: int | None = None  # model round trips, when the brain ran a tool-use loop
+    cost_usd: float | None = None  # what the brain reports it cost (claude-code)
 
 
 @dataclass(frozen=True)

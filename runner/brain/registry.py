@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import os
 from collections.abc import Callable, Mapping
+from pathlib import Path
 
 from runner.brain.protocol import Brain
 from runner.errors import UsageError
@@ -21,14 +22,22 @@ def choose_provider(settings: BrainSettings, environ: Mapping[str, str] | None =
     return resolve_provider(settings.provider, os.environ if environ is None else environ)
 
 
-def make_brain(settings: BrainSettings, environ: Mapping[str, str] | None = None) -> Brain:
+def make_brain(
+    settings: BrainSettings, environ: Mapping[str, str] | None = None, home: Path | None = None
+) -> Brain:
+    """The chosen brain; `home` is the working folder of a brain that works in one."""
     name = choose_provider(settings, environ)
     provider = provider_named(name)
     if provider is None:
         raise UsageError(f"unknown brain provider {name!r}")
+    if missing := provider.missing():
+        raise UsageError(missing)
     try:
         module = importlib.import_module(provider.module)
     except ImportError as exc:
         raise UsageError(f"the {name} brain cannot be loaded: {exc}") from None
+    if provider.takes_home:
+        in_home: Callable[[BrainSettings, Path], Brain] = getattr(module, provider.factory)
+        return in_home(settings, home or Path.cwd())
     factory: Callable[[BrainSettings], Brain] = getattr(module, provider.factory)
     return factory(settings)

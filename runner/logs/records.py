@@ -153,6 +153,8 @@ class ExecutionRecord(Record):
     usage: Usage = field(default_factory=Usage, metadata=USAGE)
     error: str | None = None
     retryable: bool | None = optional()  # False: auth / bad request, tick and watch do not retry
+    turns: int | None = optional()  # model round trips, where the brain ran a tool-use loop
+    cost_usd: float | None = optional()  # what the brain reports the run cost (claude-code)
 
     @property
     def completed(self) -> bool:
@@ -196,6 +198,8 @@ class ExecutionRecord(Record):
             error=error,
             # Only a final failure says so; every other record leaves the key out.
             retryable=False if status == TaskStatus.FAILED and not retryable else None,
+            turns=reply.turns if reply else None,
+            cost_usd=reply.cost_usd if reply else None,
         )
 
 

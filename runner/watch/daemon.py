@@ -89,7 +89,7 @@ class Watch:
     def _run_locked(self) -> int:
         settings = self.settings
         # Import and build the brain now, so the first run pays no import.
-        active = make_brain(settings.brain)
+        active = make_brain(settings.brain, home=self.home.root)
         warm(active)
         brain = CancellableBrain(active)
         # disk=True: a restart re-expands only the files that changed meanwhile.

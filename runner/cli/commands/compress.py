@@ -18,7 +18,12 @@ def command(ctx: Context, key: str, as_json: bool) -> None:
     """Compress one log now: older executions into the summary header."""
     settings = ctx.settings
     result = compress(
-        ctx.home, settings, key, make_brain(settings.brain), ctx.clock, on_wait=notice
+        ctx.home,
+        settings,
+        key,
+        make_brain(settings.brain, home=ctx.home.root),
+        ctx.clock,
+        on_wait=notice,
     )
     if as_json:
         emit_json(result.to_json())

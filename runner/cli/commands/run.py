@@ -20,7 +20,7 @@ def command(ctx: Context, task_id: str, as_json: bool) -> None:
     """Execute one task now, streaming the answer to stdout."""
     settings = ctx.settings
     task = load_task(ctx.home, task_id)  # a task that cannot load: exit 2 before anything
-    brain = make_brain(settings.brain)
+    brain = make_brain(settings.brain, home=ctx.home.root)
     notice(f"brain: {brain.describe(task.model)}")
 
     stream = TextStream()

@@ -17,7 +17,7 @@ from runner.run.tick import tick
 def command(ctx: Context, as_json: bool) -> None:
     """One pass: every occurrence due by now gets its task and runs; then exit."""
     settings = ctx.settings
-    brain = make_brain(settings.brain)
+    brain = make_brain(settings.brain, home=ctx.home.root)
 
     def show(kind: str, data: dict[str, Any]) -> None:
         if kind == "fired":

@@ -1,0 +1,68 @@
+"""Ending every process a run started, however deep, when the run must stop.
+
+The Claude Code CLI starts children of its own (a shell for a granted command, MCP
+servers), and those may start more. Killing the CLI alone would leave them running,
+re-parented to init. So each run tags its CLI with an environment variable holding a
+fresh id, which every descendant inherits; `kill_tagged` finds them all by that tag,
+including ones that already lost their parent, and kills them together.
+
+psutil comes with the `claude-code` extra; it is imported only here, only when needed.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+TAG = "RUNNER_CLAUDE_RUN"
+
+
+def new_tag() -> str:
+    return uuid.uuid4().hex
+
+
+def tagged(tag: str) -> list[int]:
+    """The pids of the live processes whose environment carries `TAG=tag`."""
+    import psutil
+
+    found: list[int] = []
+    for proc in psutil.process_iter():
+        try:
+            if proc.environ().get(TAG) == tag and proc.status() != psutil.STATUS_ZOMBIE:
+                found.append(proc.pid)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue  # gone meanwhile, or another user's: not ours either way
+    return found
+
+
+def kill_tagged(tag: str, wait: float = 5.0) -> list[int]:
+    """SIGKILL every process tagged `tag`, wait until each is dead; returns their pids.
+
+    SIGKILL, not SIGTERM: a run that timed out is stuck, and a process that traps
+    SIGTERM must not outlive it. Dead means gone or a zombie: the CLI is our own
+    child, reaped by the SDK's transport (reaping it here would steal its exit code).
+    """
+    import psutil
+
+    procs: list[psutil.Process] = []
+    for pid in tagged(tag):
+        try:
+            proc = psutil.Process(pid)
+            proc.kill()
+            procs.append(proc)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    deadline = time.monotonic() + wait
+    while any(_alive(p) for p in procs) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return [p.pid for p in procs]
+
+
+def _alive(proc: Any) -> bool:
+    import psutil
+
+    try:
+        return bool(proc.status() != psutil.STATUS_ZOMBIE)
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return False

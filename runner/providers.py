@@ -35,7 +35,10 @@ class Provider:
         if self.package is None or importlib.util.find_spec(self.package) is not None:
             return None
         install = f": pip install 'calendar-agent-runner[{self.extra}]'" if self.extra else ""
-        return f"brain.provider is {self.name}, but the {self.package} package is not installed{install}"
+        return (
+            f"brain.provider is {self.name}, "
+            f"but the {self.package.replace('_', '-')} package is not installed{install}"
+        )
 
 
 PROVIDERS: tuple[Provider, ...] = (

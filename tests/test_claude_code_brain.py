@@ -9,7 +9,6 @@ writes the user's ~/.claude and a login there cannot leak in.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time

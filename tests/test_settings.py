@@ -149,6 +149,6 @@ def test_uncommented_template_values_load_as_the_defaults(tmp_path: Path) -> Non
 def test_an_unknown_provider_names_the_choices(tmp_path: Path) -> None:
     path = write(tmp_path, "brain:\n  provider: gpt\n")
     with pytest.raises(
-        SettingsError, match=r":2: brain.provider must be auto, anthropic or offline"
+        SettingsError, match=r":2: brain.provider must be auto, anthropic, offline or claude-code"
     ):
         load_settings(path)

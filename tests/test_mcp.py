@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -85,6 +86,19 @@ def test_a_tool_error_is_an_error_output_and_the_server_goes_on(
     unknown = tools.call("mcp__echo__nope", {})
     assert unknown.is_error and "mcp__echo__nope" in unknown.text
     assert tools.call("mcp__echo__echo", {"text": "still here"}).text == "still here"
+
+
+def test_names_content_and_size_made_fit_for_the_model(echo: tuple[McpTools, Path]) -> None:
+    tools, _ = echo
+    names = [spec.name for spec in tools.specs()]
+    odd = [n for n in names if "dotted" in n]
+    assert len(odd) == 1 and len(odd[0]) <= 64 and re.fullmatch(r"[A-Za-z0-9_-]+", odd[0])
+    assert odd[0].startswith("mcp__echo__dotted_name_x")
+    assert tools.call(odd[0], {}).text == "long"
+    assert tools.call("mcp__echo__picture", {}).text == "[image content: image/png]"
+    big = tools.call("mcp__echo__big", {"size": 150_000})
+    assert big.text.startswith("x" * 100_000)
+    assert big.text.endswith("[cut: 50000 more characters not shown]")
 
 
 def test_a_slow_call_times_out_naming_the_server(home: Home) -> None:
@@ -228,6 +242,37 @@ def test_one_failing_server_stops_the_others(home: Home, tmp_path: Path) -> None
     with pytest.raises(ToolStartError, match="MCP server 'broken'"):
         open_mcp(home, ["echo", "broken"], timeout=30)
     assert not alive(pids_in(pidfile)[0])
+
+
+def test_a_server_writing_garbage_to_stdout_does_not_reach_our_stderr(home: Home) -> None:
+    # In a process of its own: pytest's log capture would hide what a user would see.
+    configure(home, noisy=stdio("echo_server.py", "--noise"))
+    script = (
+        "import sys; from pathlib import Path; from runner.home import Home\n"
+        "from runner.tools.mcp import open_mcp\n"
+        "with open_mcp(Home(Path(sys.argv[1])), ['noisy'], timeout=30) as tools:\n"
+        "    print(tools.call('mcp__noisy__echo', {'text': 'x'}).text)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(home.root)], capture_output=True, text=True, check=True
+    )
+    assert result.stdout == "x\n"
+    assert result.stderr == ""
+
+
+def test_a_grandchild_of_a_server_is_stopped_too(home: Home, tmp_path: Path) -> None:
+    """A server that exits when its stdin closes but leaves a child behind (a wrapper
+    like npx or uvx could): the SDK stops only the server; the runner stops the rest."""
+    pidfile = tmp_path / "silent.pid"
+    configure(home, silent=stdio("silent_server.py", "--pidfile", str(pidfile), "--child"))
+    with pytest.raises(ToolStartError):
+        open_mcp(home, ["silent"], timeout=1)
+    server, child = pids_in(pidfile)
+    assert not alive(server)
+    deadline = time.monotonic() + 5  # the grandchild is not ours to reap: init does it
+    while alive(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not alive(child)
 
 
 def test_close_twice_and_calls_after_close(echo: tuple[McpTools, Path]) -> None:

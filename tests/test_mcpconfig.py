@@ -140,6 +140,14 @@ def test_problems_name_file_and_line(text: str, line: int, message: str) -> None
     assert message in str(caught.value)
 
 
+def test_a_byte_order_mark_and_deep_nesting(home: Home) -> None:
+    (home.root / ".mcp.json").write_text("\ufeff" + GOOD, encoding="utf-8")
+    assert set(load_mcp_config(home).servers) == {"git", "remote"}
+    (home.root / ".mcp.json").write_text('{"mcpServers": ' + "[" * 100_000)
+    with pytest.raises(McpConfigError, match="nested too deeply"):
+        load_mcp_config(home)
+
+
 def test_key_lines_follow_nesting_and_escapes() -> None:
     text = '{\n "a\\"b": [1,\n  {"c": "}]"},\n  []],\n "d": {}}'
     lines, duplicates = key_lines(text)

@@ -22,14 +22,15 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import hashlib
-import json
+import logging
 import os
-import re
+import signal
 import tempfile
 import threading
+import uuid
 from collections.abc import Coroutine, Sequence
 from contextlib import AsyncExitStack
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from runner.home import Home
@@ -43,22 +44,27 @@ from runner.tools.mcpconfig import (
     load_mcp_config,
     variables,
 )
+from runner.tools.mcpresults import Redactor, tool_name, tool_output
 
 if TYPE_CHECKING:
     from mcp import ClientSession
-    from mcp.types import CallToolResult, Tool
+    from mcp.types import Tool
 
 START_TIMEOUT = 30.0  # seconds for spawn + initialize + tools/list, per server (in parallel)
 CALL_TIMEOUT = 300.0  # seconds for one tool call
-MAX_OUTPUT = 100_000  # characters of one call's result; the cut is said in the result
 STOP_TIMEOUT = 15.0  # the SDK's shutdown: close stdin, 2 s, SIGTERM, 2 s, SIGKILL
 # Besides a server's own `env`, the SDK passes only HOME, LOGNAME, PATH, SHELL, TERM
 # and USER; these few more keep locale and zone right. Nothing else (no API keys).
 EXTRA_ENV = ("LANG", "LC_ALL", "TZ", "TMPDIR")
-_TOOL_NAME = re.compile(r"[^A-Za-z0-9_-]")
-_MAX_NAME = 64  # the Messages API's limit on tool names
 
 T = TypeVar("T")
+# The SDK logs a server's bad output (a traceback per non-JSON line) and shutdown
+# trouble; without a handler Python would print those on the runner's stderr, which
+# is the user's. Configured logging (--debug) still receives them.
+logging.getLogger("mcp").addHandler(logging.NullHandler())
+# Every process a stdio server starts inherits this variable with a value of its own,
+# so stop_leftovers() finds descendants that outlive the server (see there).
+MARKER_ENV = "RUNNER_MCP_SERVER"
 
 
 def open_mcp(
@@ -100,7 +106,7 @@ class McpTools:
         call_timeout: float,
         secrets: set[str],
     ) -> None:
-        self._redact = _Redactor(secrets)
+        self._redact = Redactor(secrets)
         self._links = [_Link(home, s, timeout, call_timeout, self._redact) for s in servers]
         self._timeout = timeout
         self._routes: dict[str, tuple[_Link, str]] = {}
@@ -121,7 +127,7 @@ class McpTools:
             raise ToolStartError("; ".join(failures))
         for link in self._links:
             for tool in link.tools:
-                name = _tool_name(link.server.name, tool.name, self._routes)
+                name = tool_name(link.server.name, tool.name, self._routes)
                 self._routes[name] = (link, tool.name)
                 schema = dict(tool.input_schema)
                 schema.setdefault("type", "object")
@@ -192,7 +198,7 @@ class _Link:
     stop: asyncio.Event
 
     def __init__(
-        self, home: Home, server: McpServer, timeout: float, call_timeout: float, redact: _Redactor
+        self, home: Home, server: McpServer, timeout: float, call_timeout: float, redact: Redactor
     ) -> None:
         self.home = home
         self.server = server
@@ -207,6 +213,7 @@ class _Link:
         self.gone: str | None = None  # why it stopped after starting
         self.task: asyncio.Task[None] | None = None
         self.stderr_mark = 0  # where the server's stderr stood when the current call began
+        self.marker = uuid.uuid4().hex
 
     def begin(self) -> None:
         loop = asyncio.get_running_loop()
@@ -236,6 +243,8 @@ class _Link:
             self.gone = self._why(exc, starting=False)
         finally:
             self.session = None
+            if isinstance(self.server, StdioServer):
+                stop_leftovers(self.marker)
             if not self.ready.done():  # cancelled before it was ready
                 self.failure = f"MCP server '{name}' did not start: cancelled"
                 self.ready.set_result(None)
@@ -256,6 +265,7 @@ class _Link:
         from mcp import StdioServerParameters, stdio_client
 
         env = {k: os.environ[k] for k in EXTRA_ENV if k in os.environ} | dict(server.env)
+        env[MARKER_ENV] = self.marker
         params = StdioServerParameters(
             command=server.command, args=list(server.args), env=env, cwd=self.home.root
         )
@@ -280,7 +290,7 @@ class _Link:
             if _closed(_leaf(exc)):
                 self.session, self.gone = None, why
             return ToolOutput(f"MCP server '{name}', tool '{tool}': {why}", is_error=True)
-        return _output(result)
+        return tool_output(result)
 
     def _why(self, exc: BaseException, *, starting: bool) -> str:
         """A one-line cause, with the server's last stderr line where it helps."""
@@ -328,39 +338,6 @@ async def _list_tools(session: ClientSession) -> list[Tool]:
             return tools
 
 
-def _output(result: CallToolResult) -> ToolOutput:
-    """An MCP result as the text the model sees; non-text content is named, not inlined."""
-    parts: list[str] = []
-    for block in result.content:
-        kind = getattr(block, "type", "")
-        if kind == "text":
-            parts.append(getattr(block, "text", ""))
-        elif kind == "resource":
-            resource = getattr(block, "resource", None)
-            text = getattr(resource, "text", None)
-            parts.append(text if text is not None else f"[resource {getattr(resource, 'uri', '')}]")
-        elif kind == "resource_link":
-            parts.append(f"[resource link {getattr(block, 'uri', '')}]")
-        else:
-            parts.append(f"[{kind} content: {getattr(block, 'mime_type', '') or 'no type'}]")
-    if not parts and result.structured_content is not None:
-        parts.append(json.dumps(result.structured_content, ensure_ascii=False))
-    text = "\n".join(parts)
-    if len(text) > MAX_OUTPUT:
-        cut = len(text) - MAX_OUTPUT
-        text = f"{text[:MAX_OUTPUT]}\n[cut: {cut} more characters not shown]"
-    return ToolOutput(text, is_error=bool(result.is_error))
-
-
-def _tool_name(server: str, tool: str, taken: dict[str, Any]) -> str:
-    """`mcp__<server>__<tool>` in the characters and length the Messages API accepts."""
-    name = f"mcp__{server}__{_TOOL_NAME.sub('_', tool)}"
-    if len(name) <= _MAX_NAME and name not in taken:
-        return name
-    digest = hashlib.sha256(f"{server}\0{tool}".encode()).hexdigest()[:8]
-    return f"{name[: _MAX_NAME - 9]}_{digest}"
-
-
 def _leaf(exc: BaseException) -> BaseException:
     """The first real cause inside the SDK's (nested) exception groups."""
     while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
@@ -375,13 +352,29 @@ def _closed(exc: BaseException) -> bool:
     return isinstance(exc, MCPError) and exc.code == CONNECTION_CLOSED
 
 
-class _Redactor:
-    """Hides the values `${VAR}` expanded to, in any message that may reach a log."""
+def stop_leftovers(marker: str, proc: Path = Path("/proc")) -> int:
+    """SIGKILL every process whose environment carries this server's marker.
 
-    def __init__(self, secrets: set[str]) -> None:
-        self.secrets = sorted((s for s in secrets if len(s) >= 4), key=len, reverse=True)
-
-    def __call__(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, "***")
-        return text
+    The SDK stops the server process, and its process group only when the server
+    will not exit; a child the server left running (a wrapper such as npx or uvx, a
+    helper it spawned) would outlive the run. Linux only (/proc); elsewhere a no-op.
+    Returns how many processes were killed.
+    """
+    needle = f"{MARKER_ENV}={marker}".encode()
+    killed = 0
+    try:
+        entries = [p for p in proc.iterdir() if p.name.isdigit()]
+    except OSError:
+        return 0
+    for entry in entries:
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:  # gone, or another user's process
+            continue
+        if needle in environ.split(b"\0"):
+            try:
+                os.kill(int(entry.name), signal.SIGKILL)
+                killed += 1
+            except OSError:
+                continue
+    return killed

@@ -72,7 +72,7 @@ def load_mcp_config(home: Home) -> McpConfig:
     """The home's MCP servers; no `.mcp.json` means none. Raises McpConfigError."""
     path = config_path(home)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         return McpConfig(path, {})
     except (OSError, UnicodeDecodeError) as exc:
@@ -85,6 +85,8 @@ def parse_mcp_config(path: Path, text: str) -> McpConfig:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise McpConfigError(path, exc.lineno, f"invalid JSON: {exc.msg}") from None
+    except RecursionError:
+        raise McpConfigError(path, None, "invalid JSON: nested too deeply") from None
     lines, duplicates = key_lines(text)
     where = _Where(path, lines)
     if duplicates:

@@ -1,6 +1,7 @@
 """A small MCP server for the tests, written with the SDK's server side (MCPServer,
 mcp 2's name for FastMCP). stdio by default; `--http PORT` serves streamable HTTP on
-127.0.0.1. `--pidfile PATH` writes its pid first, so a test can check it is gone."""
+127.0.0.1. `--pidfile PATH` writes its pid first, so a test can check it is gone.
+`--noise` writes a line that is not JSON-RPC to stdout before serving."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import sys
 from pathlib import Path
 
 import anyio
-from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver import Context, Image, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
 app = MCPServer("echo")
@@ -62,11 +63,32 @@ def header(name: str, ctx: Context) -> str:
     return str(headers.get(name, "<none>"))
 
 
+@app.tool(name="dotted.name_" + "x" * 70)
+def long_name() -> str:
+    """A tool whose name the Messages API would refuse as it is."""
+    return "long"
+
+
+@app.tool()
+def big(size: int) -> str:
+    """A text of `size` characters."""
+    return "x" * size
+
+
+@app.tool()
+def picture() -> Image:
+    """A tiny PNG: content the model is told about, not shown."""
+    return Image(data=b"\x89PNG\r\n\x1a\n", format="png")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--pidfile")
     parser.add_argument("--http", type=int)
+    parser.add_argument("--noise", action="store_true", help="a line that is not JSON first")
     args = parser.parse_args()
+    if args.noise:
+        print("hello, I am not JSON-RPC", flush=True)
     if args.pidfile:
         Path(args.pidfile).write_text(str(os.getpid()))
     if args.http:

@@ -45,7 +45,7 @@ def check_home(home: Home) -> CheckResult:
     except FileError as exc:
         problems.append(Problem.from_error(exc))
     checked += config_path(home).exists()
-    for path in iter_task_paths(home):
+    for path in iter_task_paths(home, problems):
         checked += 1
         try:
             parse_task(home, path)

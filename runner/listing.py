@@ -57,7 +57,7 @@ def list_tasks(home: Home, clock: Clock) -> ListResult:
     problems: list[Problem] = []
     totals: dict[str, dict[str, int]] = {}
     index = TaskIndex(home)
-    for path in iter_task_paths(home):
+    for path in iter_task_paths(home, problems):
         try:
             task = index.load(path)
         except RunnerError as exc:

@@ -12,12 +12,27 @@ from typing import Any
 
 import yaml
 
-try:
-    from yaml import CSafeLoader as _Loader
-except ImportError:  # pragma: no cover - libyaml missing
-    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
-
 from runner.errors import FileError
+
+try:
+    from yaml import CSafeLoader as _Base
+except ImportError:  # pragma: no cover - libyaml missing
+    from yaml import SafeLoader as _Base  # type: ignore[assignment]
+
+
+class _Loader(_Base):
+    """Constructor failures as YAML errors at the node: a date that does not exist
+    (`2026-02-30`) makes PyYAML's timestamp constructor raise a bare ValueError,
+    which would otherwise escape as a traceback with no line."""
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, OverflowError, TypeError) as exc:
+            what = "a date or time that does not exist" if "timestamp" in node.tag else "a value"
+            raise yaml.constructor.ConstructorError(
+                None, None, f"{what} ({node.value!r}): {exc}", node.start_mark
+            ) from None
 
 
 @dataclass(frozen=True)
@@ -45,6 +60,8 @@ def load_mapping(path: Path, text: str, error: type[FileError] = FileError) -> M
         raise error(path, line, f"invalid YAML: {exc.problem or exc}") from None
     except yaml.YAMLError as exc:
         raise error(path, None, f"invalid YAML: {exc}") from None
+    except RecursionError:
+        raise error(path, None, "invalid YAML: nested too deeply") from None
     finally:
         loader.dispose()
     lines: dict[str, int] = {}

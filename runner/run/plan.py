@@ -179,9 +179,15 @@ def _cancellations(
     near_lo, near_hi = now - grace - timedelta(days=1), now + timedelta(days=1)
     candidates: list[tuple[str, Path]] = []
     for entry in os.scandir(home.tasks):
-        if not entry.is_dir() or not keys.is_valid_key(entry.name):
+        if not _is_dir(entry) or not keys.is_valid_key(entry.name):
             continue
-        for item in os.scandir(entry.path):
+        try:
+            items = list(os.scandir(entry.path))
+        except OSError as exc:  # unreadable, or a symlink loop: name it, go on
+            if problems is not None:
+                problems.append(Problem(entry.path, None, f"cannot list: {exc.strerror}"))
+            continue
+        for item in items:
             stamp = item.name.removesuffix(".yaml")
             if item.name.startswith(".") or stamp == item.name:
                 continue
@@ -210,6 +216,13 @@ def _cancellations(
         if task.state.status == TaskStatus.PENDING and task.caldav_uid is not None:
             out.setdefault(task_id.split("/")[0], []).append(task_id)
     return out
+
+
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
 
 
 def _stamp_time(stamp: str) -> datetime | None:

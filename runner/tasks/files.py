@@ -8,6 +8,8 @@ Callers hold the task's series lock (locks.py) around read-modify-write.
 
 from __future__ import annotations
 
+import errno
+import os
 import re
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
@@ -19,7 +21,7 @@ import yaml
 
 from runner import keys
 from runner.clock import utc_iso
-from runner.errors import TaskFileError, UsageError, did_you_mean
+from runner.errors import Problem, TaskFileError, UsageError, did_you_mean
 from runner.fsutil import atomic_write
 from runner.home import Home
 from runner.schedule.scheduled import Schedule, ScheduleError, parse_schedule
@@ -117,8 +119,16 @@ def parse_task(home: Home, path: Path) -> Task:
     except UnicodeDecodeError as exc:
         raise TaskFileError(path, None, f"not UTF-8 text: {exc.reason}") from None
     except OSError as exc:
-        raise TaskFileError(path, None, f"cannot read: {exc.strerror}") from None
+        raise TaskFileError(path, None, f"cannot read: {_read_error(path, exc)}") from None
     return parse_task_text(home, path, text)
+
+
+def _read_error(path: Path, exc: OSError) -> str:
+    if exc.errno == errno.ELOOP:
+        return "a symlink loop"
+    if exc.errno == errno.ENOENT and path.is_symlink():
+        return f"a dangling symlink (to {os.readlink(path)})"
+    return str(exc.strerror or exc)
 
 
 def parse_task_text(home: Home, path: Path, text: str) -> Task:
@@ -355,14 +365,40 @@ def _represent_text(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 _TaskDumper.add_representer(str, _represent_text)
 
 
-def iter_task_paths(home: Home) -> list[Path]:
-    """Every task file, hand-written first, sorted; hidden and temp files skipped."""
-    if not home.tasks.is_dir():
-        return []
+def iter_task_paths(home: Home, problems: list[Problem] | None = None) -> list[Path]:
+    """Every task file, hand-written first, sorted; hidden and temp files skipped.
+
+    A folder that cannot be listed (no read permission, a symlink loop) is one
+    problem naming it, and the rest is still listed. Files are returned even when they
+    cannot be read (a dangling or looping symlink): loading them names the cause.
+    Only two levels are walked (tasks/<id>.yaml, tasks/<series>/<stamp>.yaml), so a
+    symlink to a folder is followed at most once and can never loop.
+    """
     found: list[Path] = []
-    for path in home.tasks.rglob("*.yaml"):
-        rel = path.relative_to(home.tasks)
-        if any(part.startswith(".") for part in rel.parts) or len(rel.parts) > 2:
-            continue
-        found.append(path)
+
+    def scan(folder: Path, depth: int) -> None:
+        try:
+            entries = list(os.scandir(folder))
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            if problems is not None:
+                problems.append(Problem(str(folder), None, f"cannot list: {exc.strerror}"))
+            return
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            if entry.name.endswith(".yaml"):
+                found.append(Path(entry.path))
+            elif depth == 1 and _is_dir(entry):
+                scan(Path(entry.path), 2)
+
+    scan(home.tasks, 1)
     return sorted(found, key=lambda p: (len(p.relative_to(home.tasks).parts), str(p)))
+
+
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False

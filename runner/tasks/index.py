@@ -49,7 +49,10 @@ class TaskIndex:
         """
         rel = str(path.relative_to(self.home.tasks))
         self.used.add(rel)
-        signature = _signature(path.stat())
+        try:
+            signature = _signature(path.stat())
+        except OSError:
+            return parse_task(self.home, path)  # raises TaskFileError naming the cause
         entry = self.entries.get(rel)
         if entry is not None and entry.get("sig") == signature:
             with contextlib.suppress(TypeError, KeyError):

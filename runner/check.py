@@ -12,8 +12,9 @@ from runner.keys import series_key
 from runner.providers import provider_named
 from runner.schedule.cache import CalendarFile, load_calendars
 from runner.settings import Settings, load_settings
-from runner.tasks.files import iter_task_paths, parse_task
+from runner.tasks.files import parse_task
 from runner.tasks.occurrence import load_reference, task_reference
+from runner.tasks.walk import iter_task_paths
 from runner.tools.mcpconfig import McpConfig, config_path, load_mcp_config
 from runner.yamlload import load_mapping
 

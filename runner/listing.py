@@ -14,8 +14,9 @@ from runner.errors import FileError, Problem, RunnerError
 from runner.home import Home
 from runner.logs import store as logs
 from runner.run.recovery import recover_if_interrupted
-from runner.tasks.files import iter_task_paths, parse_task
+from runner.tasks.files import parse_task
 from runner.tasks.index import TaskIndex
+from runner.tasks.walk import iter_task_paths
 from runner.watch.lock import watch_pid
 
 

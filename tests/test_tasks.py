@@ -8,6 +8,7 @@ from runner.errors import TaskFileError, UsageError
 from runner.home import Home
 from runner.tasks import files as tasks
 from runner.tasks.files import TaskStatus
+from runner.tasks.walk import iter_task_paths
 
 HAND = """\
 # My weekly review. Keep this comment!
@@ -162,7 +163,7 @@ def test_iter_task_paths_skips_hidden_and_temp(home: Home) -> None:
     write(home, "s-12345678/20261126", "instructions: x\n")
     (home.tasks / ".a.yaml.123.tmp").write_text("x")
     (home.tasks / ".hidden.yaml").write_text("x")
-    ids = [tasks.task_id_for(home, p) for p in tasks.iter_task_paths(home)]
+    ids = [tasks.task_id_for(home, p) for p in iter_task_paths(home)]
     assert ids == ["a", "hello", "s-12345678/20261126"]
 
 

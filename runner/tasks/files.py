@@ -21,7 +21,7 @@ import yaml
 
 from runner import keys
 from runner.clock import utc_iso
-from runner.errors import Problem, TaskFileError, UsageError, did_you_mean
+from runner.errors import TaskFileError, UsageError, did_you_mean
 from runner.fsutil import atomic_write
 from runner.home import Home
 from runner.schedule.scheduled import Schedule, ScheduleError, parse_schedule
@@ -363,42 +363,3 @@ def _represent_text(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 
 
 _TaskDumper.add_representer(str, _represent_text)
-
-
-def iter_task_paths(home: Home, problems: list[Problem] | None = None) -> list[Path]:
-    """Every task file, hand-written first, sorted; hidden and temp files skipped.
-
-    A folder that cannot be listed (no read permission, a symlink loop) is one
-    problem naming it, and the rest is still listed. Files are returned even when they
-    cannot be read (a dangling or looping symlink): loading them names the cause.
-    Only two levels are walked (tasks/<id>.yaml, tasks/<series>/<stamp>.yaml), so a
-    symlink to a folder is followed at most once and can never loop.
-    """
-    found: list[Path] = []
-
-    def scan(folder: Path, depth: int) -> None:
-        try:
-            entries = list(os.scandir(folder))
-        except FileNotFoundError:
-            return
-        except OSError as exc:
-            if problems is not None:
-                problems.append(Problem(str(folder), None, f"cannot list: {exc.strerror}"))
-            return
-        for entry in entries:
-            if entry.name.startswith("."):
-                continue
-            if entry.name.endswith(".yaml"):
-                found.append(Path(entry.path))
-            elif depth == 1 and _is_dir(entry):
-                scan(Path(entry.path), 2)
-
-    scan(home.tasks, 1)
-    return sorted(found, key=lambda p: (len(p.relative_to(home.tasks).parts), str(p)))
-
-
-def _is_dir(entry: os.DirEntry[str]) -> bool:
-    try:
-        return entry.is_dir()
-    except OSError:
-        return False

@@ -12,7 +12,7 @@ from runner.keys import series_key
 from runner.providers import provider_named
 from runner.schedule.cache import CalendarFile, load_calendars
 from runner.settings import Settings, load_settings
-from runner.tasks.files import parse_task
+from runner.tasks.files import Task, parse_task
 from runner.tasks.occurrence import load_reference, task_reference
 from runner.tasks.walk import iter_task_paths
 from runner.tools.mcpconfig import McpConfig, config_path, load_mcp_config
@@ -32,6 +32,7 @@ class CheckResult:
 def check_home(home: Home) -> CheckResult:
     problems: list[Problem] = []
     checked = 1
+    settings: Settings | None = None
     try:
         settings = load_settings(home.settings_file)
     except FileError as exc:
@@ -49,12 +50,14 @@ def check_home(home: Home) -> CheckResult:
     for path in iter_task_paths(home, problems):
         checked += 1
         try:
-            parse_task(home, path)
+            task = parse_task(home, path)
         except RunnerError as exc:
             problems.append(Problem.of(path, exc))
             continue
         if mcp is not None:
             problems.extend(_server_problems(path, mcp))
+        if settings is not None:
+            problems.extend(_target_problems(task, settings))
     count, found = check_calendars(home)
     checked += count
     problems.extend(found)
@@ -83,6 +86,18 @@ def _server_problems(path: Path, mcp: McpConfig) -> list[Problem]:
         for name in names
         if isinstance(name, str) and name not in mcp.servers
     ]
+
+
+def _target_problems(task: Task, settings: Settings) -> list[Problem]:
+    """A task's `notify` naming a target runner.yaml does not define."""
+    unknown = [n for n in task.delivery.notify or () if n not in settings.notify]
+    if not unknown:
+        return []
+    text = task.path.read_text(encoding="utf-8")
+    line = load_mapping(task.path, text).lines.get("notify")
+    defined = ", ".join(sorted(settings.notify)) or "none defined"
+    names = ", ".join(f"'{n}'" for n in unknown)
+    return [Problem(str(task.path), line, f"notify: no target {names} in runner.yaml ({defined})")]
 
 
 def check_calendars(home: Home) -> tuple[int, list[Problem]]:

@@ -6,10 +6,11 @@ A task that says `running` while nobody holds its series lock is recovered here 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from runner.clock import Clock
+from runner.deliver.state import read_delivery
 from runner.errors import FileError, Problem, RunnerError
 from runner.home import Home
 from runner.logs import store as logs
@@ -51,6 +52,8 @@ class ListResult:
     rows: tuple[TaskRow, ...]
     problems: tuple[Problem, ...]
     watch_pid: int | None = None
+    # Target name → its last delivery result (machine-local, from .runner/).
+    delivery: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def list_tasks(home: Home, clock: Clock) -> ListResult:
@@ -90,4 +93,4 @@ def list_tasks(home: Home, clock: Clock) -> ListResult:
             )
         )
     index.save()
-    return ListResult(tuple(rows), tuple(problems), watch_pid(home))
+    return ListResult(tuple(rows), tuple(problems), watch_pid(home), read_delivery(home))

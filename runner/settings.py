@@ -21,6 +21,14 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from runner.delivery_settings import (
+    Heartbeat,
+    HeartbeatSettings,
+    TargetNames,
+    Targets,
+    TargetSettings,
+    check_target_names,
+)
 from runner.errors import SettingsError
 from runner.providers import AUTO, auto_help, provider_names
 from runner.settings_fields import (
@@ -143,6 +151,15 @@ class Settings:
     compression: CompressionSettings = setting(
         Table(CompressionSettings), "", factory=CompressionSettings
     )
+    # Delivery (runner/delivery_settings.py): notification targets by name, the
+    # targets of tasks without their own `notify:`, and the watch's heartbeat.
+    notify: dict[str, TargetSettings] = setting(
+        Targets(), "targets, e.g. phone: {url_env: NTFY_URL}", factory=dict
+    )
+    notify_default: tuple[str, ...] = setting(TargetNames(), "targets of tasks without notify:", ())
+    heartbeat: HeartbeatSettings | None = setting(
+        Heartbeat(), "e.g. {url_env: HC_URL, every: 5m}, pinged by watch", None
+    )
 
 
 def setting_fields() -> Iterator[SettingField]:
@@ -171,5 +188,8 @@ def load_settings(path: Path) -> Settings:
         raise SettingsError(path, None, f"cannot read: {exc}") from None
     doc = load_mapping(path, text, SettingsError)
     at = Where(1, doc.lines, doc.child_lines, child_items=doc.item_lines)
-    settings: Settings = parse_table(Checker(path), Settings, doc.values, "runner.yaml", "", at)
+    c = Checker(path)
+    settings: Settings = parse_table(c, Settings, doc.values, "runner.yaml", "", at)
+    line = doc.lines.get("notify_default")
+    check_target_names(settings.notify_default, settings.notify, lambda m: c.fail(line, m))
     return settings

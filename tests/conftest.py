@@ -17,6 +17,7 @@ from runner.init import init_home
 from tests.caldav_servers import dav_server, radicale, radicale_htpasswd, xandikos  # noqa: F401
 from tests.cyrus_server import cyrus  # noqa: F401
 from tests.fake_anthropic import fake_anthropic  # noqa: F401  (a shared fixture)
+from tests.receiver import receiver  # noqa: F401  (a shared fixture)
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -18,7 +18,17 @@ try:
     main()
 except SystemExit:
     pass
-HEAVY = ("anthropic", "caldav", "watchdog", "httpx", "httpx2", "mcp", "claude_agent_sdk", "psutil")
+HEAVY = (
+    "anthropic",
+    "caldav",
+    "watchdog",
+    "httpx",
+    "httpx2",
+    "mcp",
+    "claude_agent_sdk",
+    "psutil",
+    "apprise",
+)
 heavy = sorted(m for m in HEAVY if m in sys.modules)
 sys.stderr.write("HEAVY=" + ",".join(heavy) + "\\n")
 """
@@ -65,3 +75,26 @@ def test_light_commands_import_no_sdk_with_the_claude_code_brain(
         check=True,
     )
     assert "HEAVY=\n" in result.stderr, result.stderr
+
+
+def test_list_and_check_of_a_home_with_targets_import_no_apprise(home: Home) -> None:
+    """A home with notification targets and a delivery error on record."""
+    home.settings_file.write_text(
+        "notify:\n  desktop: {url: 'dbus://'}\n  phone: {url_env: PHONE_URL}\n"
+        "notify_default: [desktop, phone]\n",
+        encoding="utf-8",
+    )
+    run = subprocess.run(
+        [sys.executable, "-m", "runner", "--home", str(home.root), "notify", "phone"],
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 1  # PHONE_URL is not set: an error on record
+    for command in (["list", "--json"], ["check"]):
+        result = subprocess.run(
+            [sys.executable, "-c", PROBE, str(home.root), *command],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert "HEAVY=\n" in result.stderr, result.stderr

@@ -25,6 +25,7 @@ LAYERS = {
     "brain": 4,
     "logs": 4,
     "tools": 4,
+    "deliver": 4,
     "run": 5,
     "watch": 6,
     "check": 7,

@@ -70,6 +70,8 @@ class WatchView:
             return f"{at} cancelled {task} (its event was deleted)"
         if kind == "problem":
             return f"warning: {data.get('message', '')}"
+        if kind == "notice":
+            return f"{at} warning: {data.get('message', '')}"
         if kind == "error":
             where = f"{data['calendar']}: " if data.get("calendar") else ""
             return f"{at} warning: {where}{data.get('message', '')}"

@@ -155,6 +155,7 @@ class ExecutionRecord(Record):
     retryable: bool | None = optional()  # False: auth / bad request, tick and watch do not retry
     turns: int | None = optional()  # model round trips, where the brain ran a tool-use loop
     cost_usd: float | None = optional()  # what the brain reports the run cost (claude-code)
+    output: str | None = optional()  # the file the answer was written to, home-relative
 
     @property
     def completed(self) -> bool:
@@ -180,6 +181,7 @@ class ExecutionRecord(Record):
         reply: BrainReply | None = None,
         error: str | None = None,
         retryable: bool = True,
+        output: str | None = None,
     ) -> ExecutionRecord:
         """The record one finished (or interrupted) run appends."""
         return cls(
@@ -200,6 +202,7 @@ class ExecutionRecord(Record):
             retryable=False if status == TaskStatus.FAILED and not retryable else None,
             turns=reply.turns if reply else None,
             cost_usd=reply.cost_usd if reply else None,
+            output=output,
         )
 
 

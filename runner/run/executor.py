@@ -15,13 +15,14 @@ from dataclasses import dataclass, replace
 
 from runner.brain.context import build_request
 from runner.brain.protocol import Brain, BrainReply, TextSink
-from runner.clock import Clock, utc_iso
+from runner.clock import Clock, parse_utc_iso, utc_iso
 from runner.errors import BrainError, RunnerError
 from runner.home import Home
 from runner.locks import acquire_waiting, series_lock
 from runner.logs import store as logs
 from runner.logs.compression import CompressResult, maybe_compress
 from runner.logs.records import INTERRUPTED, ExecutionRecord
+from runner.run.delivery import Pending, output_for, run_report, send_pending, write_record_output
 from runner.run.recovery import recover_locked
 from runner.settings import Settings
 from runner.tasks import files as tasks
@@ -38,6 +39,7 @@ class RunOutcome:
     status: str
     record: ExecutionRecord
     compression: CompressResult | None = None  # set when the log was compressed after
+    task: tasks.Task | None = None  # as it ended (for delivery)
 
     @property
     def ok(self) -> bool:
@@ -58,9 +60,14 @@ def run_task(
     lock = series_lock(home, task.key)
     acquire_waiting(lock, task.key, on_wait)
     try:
-        return run_locked(home, settings, tasks.load_task(home, task_id), brain, clock, on_text)
+        outcome = run_locked(home, settings, tasks.load_task(home, task_id), brain, clock, on_text)
     finally:
         lock.release()
+    # Asked for by hand, it runs once: a failure is final. Sent outside the lock.
+    if outcome.task is not None:
+        pending = Pending(run_report(outcome.task, outcome.record), outcome.task.delivery)
+        send_pending(home, settings, [pending], clock, lambda m: log.warning("%s", m))
+    return outcome
 
 
 def run_locked(
@@ -138,6 +145,7 @@ def _finish(
     finished = utc_iso(clock.now())
     done = reply is not None and error is None
     status = TaskStatus.COMPLETED if done else TaskStatus.FAILED
+    output = output_for(task, parse_utc_iso(started)) if done else None
     record = ExecutionRecord.of_run(
         task,
         started=started,
@@ -147,8 +155,13 @@ def _finish(
         reply=reply,
         error=error,
         retryable=retryable,
+        output=output,
     )
     logs.append_record(home, task.key, record)
     pause_point("executor-after-append")
-    tasks.write_state(task, replace(task.state, status=status, finished=finished, error=error))
-    return RunOutcome(task.id, task.key, status, record)
+    write_record_output(home, task.id, record)  # before the state: recovery redoes it
+    pause_point("executor-after-output")
+    task = tasks.write_state(
+        task, replace(task.state, status=status, finished=finished, error=error)
+    )
+    return RunOutcome(task.id, task.key, status, record, task=task)

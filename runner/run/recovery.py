@@ -17,6 +17,7 @@ from runner.home import Home
 from runner.locks import try_series_lock
 from runner.logs import store as logs
 from runner.logs.records import INTERRUPTED, ExecutionRecord
+from runner.run.delivery import write_record_output
 from runner.tasks import files as tasks
 from runner.tasks.files import STATUSES, TaskStatus
 
@@ -48,6 +49,7 @@ def recover_locked(home: Home, task: tasks.Task, clock: Clock) -> tasks.Task:
                 error=record.error,
             )
             log.warning("%s: finished before a crash; state repaired from its log", task.id)
+            write_record_output(home, task.id, record)  # the crash may have come first
             return tasks.write_state(task, state)
     now = utc_iso(clock.now())
     record = ExecutionRecord.of_run(

@@ -23,6 +23,7 @@ from runner.errors import FileError, Problem, RunnerError
 from runner.home import Home
 from runner.locks import series_lock
 from runner.run import history as claims
+from runner.run.delivery import Pending, final_failure, run_report, send_pending, skip_report
 from runner.run.executor import RunOutcome, run_locked
 from runner.run.history import SeriesBook
 from runner.run.plan import SeriesWork, Verdict, verdict
@@ -52,19 +53,27 @@ def run_series(
     """Do `work` under the series lock, re-checking each occurrence there."""
     emit = on_event or (lambda kind, data: None)
     outcomes: list[RunOutcome] = []
+    pending: list[Pending] = []  # notifications, sent once the lock is released
     lock = series_lock(home, work.key)
-    lock.acquire()
     try:
-        for task_id in work.cancelled:
-            _cancel_locked(home, task_id, emit)
-        for occurrence in work.skipped:
-            _skip_locked(home, settings, occurrence, clock, emit)
-        for occurrence in work.occurrences:
-            outcome = _run_one_locked(home, settings, occurrence, brain, clock, emit)
-            if outcome is not None:
-                outcomes.append(outcome)
+        lock.acquire()
+        try:
+            for task_id in work.cancelled:
+                _cancel_locked(home, task_id, emit)
+            for occurrence in work.skipped:
+                _skip_locked(home, settings, occurrence, clock, emit, pending)
+            for occurrence in work.occurrences:
+                outcome = _run_one_locked(home, settings, occurrence, brain, clock, emit, pending)
+                if outcome is not None:
+                    outcomes.append(outcome)
+        finally:
+            lock.release()
     finally:
-        lock.release()
+
+        def warn(message: str) -> None:
+            emit("notice", {"level": "warning", "key": work.key, "message": message})
+
+        send_pending(home, settings, pending, clock, warn)
     return outcomes
 
 
@@ -87,6 +96,7 @@ def _run_one_locked(
     brain: Brain,
     clock: Clock,
     emit: EventSink,
+    pending: list[Pending],
 ) -> RunOutcome | None:
     now = clock.now()
     if not now - timedelta(seconds=settings.grace) <= occurrence.fire_at <= now:
@@ -117,11 +127,16 @@ def _run_one_locked(
     outcome = run_locked(home, settings, task, brain, clock)
     if outcome.ok:
         claims.write_claim(home, task.id, "completed")
+    # A failure is told once, after its last retry (SPEC "Delivery").
+    final = outcome.ok or final_failure(home, settings, occurrence, clock.now())
+    if final and outcome.task is not None:
+        pending.append(Pending(run_report(outcome.task, outcome.record), outcome.task.delivery))
     emit(
         "finished",
         _event_data(
             occurrence,
             status=outcome.status,
+            final=final,
             error=outcome.record.error,
             usage=outcome.record.usage.to_dict(),
             seconds=round(clock.monotonic() - started, 3),
@@ -146,7 +161,12 @@ def _problem_data(occurrence: Occurrence, problem: Problem) -> dict[str, Any]:
 
 
 def _skip_locked(
-    home: Home, settings: Settings, occurrence: Occurrence, clock: Clock, emit: EventSink
+    home: Home,
+    settings: Settings,
+    occurrence: Occurrence,
+    clock: Clock,
+    emit: EventSink,
+    pending: list[Pending],
 ) -> None:
     now = clock.now()
     state, _ = verdict(home, settings, SeriesBook(home, occurrence.series_key), occurrence, now)
@@ -160,6 +180,7 @@ def _skip_locked(
         emit("problem", _problem_data(occurrence, _as_problem(occurrence, exc)))
         return
     claims.write_claim(home, occurrence.task_id, "skipped")
+    pending.append(Pending(skip_report(task), task.delivery))
     emit("skipped", _event_data(occurrence))
 
 

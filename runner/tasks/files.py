@@ -25,14 +25,16 @@ from runner.errors import TaskFileError, UsageError, did_you_mean
 from runner.fsutil import atomic_write
 from runner.home import Home
 from runner.schedule.scheduled import Schedule, ScheduleError, parse_schedule
+from runner.tasks.delivery import Delivery, parse_delivery
 from runner.tasks.marker import MARKER as MARKER
 from runner.tasks.marker import STATE_KEYS, check_round_trip
 from runner.tasks.marker import split_text as split_text
 from runner.yamlload import Mapping, load_mapping
 
 USER_KEYS = ("title", "instructions", "model", "system", "max_tokens", "key", "schedule")
+DELIVERY_KEYS = ("output", "notify", "notify_on")
 EVENT_KEYS = ("source", "calendar", "caldav_uid", "occurrence", "recurrence_id")
-ALL_KEYS = frozenset(USER_KEYS + EVENT_KEYS + STATE_KEYS)
+ALL_KEYS = frozenset(USER_KEYS + DELIVERY_KEYS + EVENT_KEYS + STATE_KEYS)
 
 
 class TaskStatus(StrEnum):
@@ -81,6 +83,7 @@ class Task:
     recurrence_id: str | None = None
     schedule: Schedule | None = None  # fires on its own (schedule/scheduled.py)
     state: TaskState = field(default_factory=TaskState)
+    delivery: Delivery = field(default_factory=Delivery)  # output, notify, notify_on
 
     @property
     def session_id(self) -> str:
@@ -213,6 +216,7 @@ def parse_task_text(home: Home, path: Path, text: str) -> Task:
         recurrence_id=recurrence_id,
         schedule=_schedule_of(doc, path, task_id),
         state=_parse_state(values, fail),
+        delivery=parse_delivery(values, fail),
     )
 
 

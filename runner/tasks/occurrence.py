@@ -60,11 +60,13 @@ def task_fields(home: Home, occurrence: Occurrence) -> dict[str, Any]:
     title = occurrence.title.strip() or None
     instructions = occurrence.description
     model = system = max_tokens = None
+    delivery: dict[str, Any] = {}
     ref_id = task_reference(occurrence.description)
     if ref_id is not None:
         ref = load_reference(home, ref_id)
         instructions = ref.instructions
         model, system, max_tokens = ref.model, ref.system, ref.max_tokens
+        delivery = ref.delivery.to_fields()  # output, notify, notify_on
         title = title or ref.title
     if not instructions.strip():
         instructions = title or "(an event without a description)"
@@ -74,6 +76,7 @@ def task_fields(home: Home, occurrence: Occurrence) -> dict[str, Any]:
         "model": model,
         "system": system,
         "max_tokens": max_tokens,
+        **delivery,
         "source": occurrence.source,
         "calendar": occurrence.calendar,
         "caldav_uid": occurrence.uid,

@@ -16,4 +16,5 @@ COMMANDS = {
     "next": "next_cmd",
     "completion": "completion",
     "service": "service",
+    "notify": "notify",
 }

@@ -21,6 +21,7 @@ def command(ctx: Context, as_json: bool) -> None:
                 "home": str(ctx.home.root),
                 "watch": {"running": result.watch_pid is not None, "pid": result.watch_pid},
                 "tasks": [row.to_json() for row in result.rows],
+                "delivery": result.delivery,
             }
         )
         return
@@ -39,6 +40,10 @@ def command(ctx: Context, as_json: bool) -> None:
         click.echo(table(rows, ["TASK", "STATUS", "OCCURRENCE", "LAST RUN", "TOKENS", "TITLE"]))
     else:
         notice(f"no tasks in {ctx.home.tasks}")
+    for name, entry in sorted(result.delivery.items()):
+        if entry.get("last_error"):
+            at = entry.get("last_error_at")
+            notice(f"delivery: {name}: last error at {at}: {entry['last_error']}")
     if result.watch_pid is not None:
         notice(f"watch: running (pid {result.watch_pid})")
     else:

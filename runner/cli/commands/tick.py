@@ -28,10 +28,16 @@ def command(ctx: Context, as_json: bool) -> None:
             notice(f"{data['status']:<10}{data['task']}  {data['seconds']}s  {usage}{error}")
         elif kind in ("skipped", "cancelled"):
             notice(f"{kind:<10}{data['task']}")
+        elif kind == "notice":
+            notice(f"warning: {data['message']}")
+
+    def show_notices(kind: str, data: dict[str, Any]) -> None:
+        if kind == "notice":
+            notice(f"warning: {data['message']}")
 
     if not as_json:
         notice(f"brain: {brain.name}")
-    result = tick(ctx.home, settings, brain, ctx.clock, on_event=None if as_json else show)
+    result = tick(ctx.home, settings, brain, ctx.clock, on_event=show_notices if as_json else show)
     for problem in result.problems:
         notice(f"warning: {problem}")
     if as_json:

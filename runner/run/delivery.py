@@ -1,0 +1,102 @@
+"""After a run: its output file, and who is told about it.
+
+The output file is written under the series lock, right after the run's record and
+before its final task state: a crash in between leaves the task `running`, and
+recovery (which finds the record) writes the missing file from it. Notifications
+are sent by the callers after they release the series lock, so a slow or dead
+target never holds up another run of the series. A failure is reported once per
+occurrence: only when `tick` and `watch` will not try it again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from runner.clock import Clock
+from runner.deliver.message import Report
+from runner.deliver.notify import Sent, deliver
+from runner.deliver.output import OutputRefused, render_output, write_output
+from runner.home import Home
+from runner.logs.records import ExecutionRecord
+from runner.run.history import SeriesBook
+from runner.run.plan import Verdict, verdict
+from runner.schedule.occurrence import Occurrence
+from runner.settings import Settings
+from runner.tasks import files as tasks
+from runner.tasks.delivery import Delivery
+
+log = logging.getLogger("runner")
+
+Warn = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A notification decided under the lock, sent after it is released."""
+
+    report: Report
+    delivery: Delivery
+
+
+def output_for(task: tasks.Task, started: datetime) -> str | None:
+    """The home-relative output path of this run, or None (with a warning if refused)."""
+    try:
+        return render_output(task, started)
+    except OutputRefused as exc:
+        log.warning("%s", exc.message)
+        return None
+
+
+def write_record_output(home: Home, task_id: str, record: ExecutionRecord) -> None:
+    """Write a completed record's answer to the file it names; a warning if it cannot."""
+    relative, text = record.output, record.response
+    if not record.completed or not isinstance(relative, str) or text is None:
+        return
+    try:
+        write_output(home, relative, text)
+    except OutputRefused as exc:
+        log.warning("%s: output not written: %s", task_id, exc.message)
+    except OSError as exc:
+        log.warning("%s: output %s not written: %s", task_id, relative, exc.strerror or exc)
+
+
+def run_report(task: tasks.Task, record: ExecutionRecord) -> Report:
+    text = record.response if record.completed else record.error
+    return Report(
+        task_id=task.id,
+        title=task.title,
+        status=str(record.status),
+        when=task.occurrence or record.finished,
+        text=text,
+        output=record.output if record.completed else None,
+        attempts=task.state.attempts,
+    )
+
+
+def skip_report(task: tasks.Task) -> Report:
+    return Report(task.id, task.title, "skipped", task.occurrence, "missed; not run per catch_up")
+
+
+def final_failure(home: Home, settings: Settings, occurrence: Occurrence, now: datetime) -> bool:
+    """True when `tick` and `watch` will not try this failed occurrence again:
+    attempts used up, a failure not worth retrying, or the next try past `grace`."""
+    state, retry_at = verdict(
+        home, settings, SeriesBook(home, occurrence.series_key), occurrence, now
+    )
+    if state == Verdict.DONE:
+        return True
+    grace = timedelta(seconds=settings.grace)
+    return state == Verdict.WAIT and retry_at is not None and retry_at > occurrence.fire_at + grace
+
+
+def send_pending(
+    home: Home, settings: Settings, pending: list[Pending], clock: Clock, warn: Warn
+) -> list[Sent]:
+    """Send what was decided under the lock; never raises for a target's trouble."""
+    sent: list[Sent] = []
+    for item in pending:
+        sent.extend(deliver(home, settings, item.report, item.delivery, clock, warn))
+    return sent

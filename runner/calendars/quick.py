@@ -15,6 +15,7 @@ import base64
 import http.client
 import os
 import xml.etree.ElementTree as ElementTree
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from runner.calendars.access import TIMEOUT, RemoteError
@@ -31,11 +32,25 @@ _PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy")
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
+def _connection(scheme: str, host: str, port: int | None) -> http.client.HTTPConnection:
+    if scheme == "https":
+        import ssl
+
+        context = ssl.create_default_context()
+        return http.client.HTTPSConnection(host, port, timeout=TIMEOUT, context=context)
+    return http.client.HTTPConnection(host, port, timeout=TIMEOUT)
+
+
 def changes_since(
-    url: str, username: str | None, password: str | None, token: str | None
+    url: str,
+    username: str | None,
+    password: str | None,
+    token: str | None,
+    sent: Callable[[], None],
 ) -> Listing | None:
     """The changes since `token` (everything without one), or None when this path
-    cannot tell.
+    cannot tell. `sent` is called once the request has gone out, so that a request
+    never sent (a proxy to honour, a refused connection) is never counted.
 
     None never means "nothing changed": the caller then syncs the long way. A refused
     connection is final, though, and is reported as such.
@@ -45,16 +60,7 @@ def changes_since(
         return None
     if any(os.environ.get(v) or os.environ.get(v.upper()) for v in _PROXY_VARIABLES):
         return None  # the HTTP client honours proxies; this check does not try to
-    connection: http.client.HTTPConnection
-    if parts.scheme == "https":
-        import ssl
-
-        context = ssl.create_default_context()
-        connection = http.client.HTTPSConnection(
-            parts.hostname, parts.port, timeout=TIMEOUT, context=context
-        )
-    else:
-        connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=TIMEOUT)
+    connection = _connection(parts.scheme, parts.hostname, parts.port)
     headers = {
         "Depth": "1",
         "Content-Type": "application/xml; charset=utf-8",
@@ -68,6 +74,7 @@ def changes_since(
         headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
     try:
         connection.request("REPORT", parts.path or "/", sync_body(token).encode(), headers)
+        sent()
         response = connection.getresponse()
         data = response.read()
     except ConnectionRefusedError:

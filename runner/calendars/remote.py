@@ -8,6 +8,16 @@ without sync support downloads every item and returns a `fake-` token. Instead:
 sync-collection with the stored token; on a server without it, a Depth-1 PROPFIND
 of etags; then calendar-multiget, in pages, for items whose data did not come along.
 
+Every exchange goes through one adapter (_Wire) that counts what was sent, 401
+challenges and Digest's own retries included, and retries once, on a fresh
+connection, a request that the server dropped on a reused kept-alive connection
+(SOGo closes one after a 401 without saying `Connection: close`).
+
+Only a clear "not supported" answer (403/501 with DAV:supported-report, a 207 without
+a token, or an error from a server that never answered sync-collection) puts a
+calendar in etag mode. Any other failed sync REPORT (a 5xx, say) gives this sync an
+etag listing and keeps the token for the next one.
+
 Every failure leaves as a RemoteError with a one-line cause (no traceback, no
 password) that sync.py reports against the calendar's name.
 """
@@ -53,13 +63,74 @@ class _TokenExpired(Exception):
     pass
 
 
+class _Transient(Exception):
+    pass
+
+
+_DROPPED = (
+    "RemoteDisconnected",
+    "closed connection without response",
+    "Connection aborted",
+    "Connection reset",
+    "BrokenPipe",
+)
+
+
+class _Wire(http.adapters.HTTPAdapter):
+    """Counts every request sent and retries one dropped on a reused connection."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent = 0
+        self.kept_alive = False  # a connection from an earlier answer may be reused
+
+    def send(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        reused = self.kept_alive
+        try:
+            response = self._send_once(request, *args, **kwargs)
+        except http.exceptions.ConnectionError as exc:
+            if not _dropped(exc):
+                raise
+            if not reused:
+                raise RemoteError(
+                    "the server closed the connection without answering (on a fresh connection)"
+                ) from None
+            try:
+                response = self._send_once(request, *args, **kwargs)
+            except http.exceptions.ConnectionError as again:
+                if not _dropped(again):
+                    raise
+                raise RemoteError(
+                    "the server closed the connection without answering, on a reused "
+                    "kept-alive connection and again on a fresh one"
+                ) from None
+        self.kept_alive = "close" not in str(response.headers.get("Connection", "")).lower()
+        return response
+
+    def _send_once(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            response = super().send(request, *args, **kwargs)
+        except http.exceptions.ConnectionError as exc:
+            self.kept_alive = False
+            self.close()  # drop every pooled connection: a next try opens a new one
+            if _dropped(exc):
+                self.sent += 1  # it went out; the server read it and hung up
+            raise
+        self.sent += 1
+        return response
+
+
+def _dropped(exc: BaseException) -> bool:
+    """The request went out and the connection closed without an answer."""
+    return any(mark in repr(exc) for mark in _DROPPED)
+
+
 class Collection:
     """One calendar collection, with every HTTP exchange counted."""
 
     def __init__(self, cal: CalendarSettings, password: str | None) -> None:
         self.url = collection_url(cal)
         self.key = href_key(self.url)
-        self.requests = 0
         try:
             # Any: the library's types are a sync/async union; this is the sync client.
             self.client: Any = DAVClient(
@@ -71,12 +142,14 @@ class Collection:
             )
         except (ValueError, dav_error.DAVError) as exc:
             raise RemoteError(f"bad url: {exc}") from None
-        # Every exchange, 401 challenges included, passes the session's response hook.
-        self.client.session.hooks["response"].append(self._count)
+        # Every exchange, 401 challenges and Digest's retries included, passes _Wire.
+        self.wire = _Wire()
+        self.client.session.mount("http://", self.wire)
+        self.client.session.mount("https://", self.wire)
 
-    def _count(self, response: Any, **_: Any) -> Any:
-        self.requests += 1
-        return response
+    @property
+    def requests(self) -> int:
+        return self.wire.sent
 
     def close(self) -> None:
         self.client.close()
@@ -93,33 +166,54 @@ class Collection:
                     return self._sync_listing(None)  # the server forgot it: start over
             except (_NoSyncSupport, _TokenExpired):
                 return self._propfind_listing()
+            except _Transient:
+                # This time by etags; the token stays for the next sync to try again.
+                listing = self._propfind_listing()
+                listing.retry_token, listing.token = True, token
+                return listing
+
+    def etag_listing(self) -> Listing:
+        """Every item with its etag (one PROPFIND): the check of a token's answers."""
+        with translated_errors():
+            return self._propfind_listing()
 
     def _sync_listing(self, token: str | None) -> Listing:
         listing = Listing("sync-token", token is None, token)
         for _ in range(MAX_PAGES):
             sent = listing.token
-            try:
-                response = self.client.report(self.url, sync_body(sent), depth=1)
-            except dav_error.AuthorizationError as exc:  # 403 may be a precondition
-                if VALID_SYNC_TOKEN in exc.preconditions:
-                    raise _TokenExpired() from None
-                if exc.status == 403 and SUPPORTED_REPORT in exc.preconditions:
-                    raise _NoSyncSupport() from None
-                raise
-            if response.status == 404:
-                raise RemoteError(NOT_FOUND)
-            if response.status != 207:
-                if VALID_SYNC_TOKEN in preconditions(response.tree):
-                    raise _TokenExpired()
-                raise _NoSyncSupport()
+            response = self._sync_report(sent, token)
             truncated = absorb_sync_page(parse_multistatus(response.tree), self.key, listing)
             if not listing.token:
-                raise _NoSyncSupport()
+                raise _NoSyncSupport()  # a 207 without a token: no RFC 6578 here
             if not truncated:
                 return listing
             if listing.token == sent:
-                raise _NoSyncSupport()  # truncated without progress: list everything
-        raise _NoSyncSupport()
+                raise _Transient()  # truncated without progress: list everything, this once
+        raise _Transient()
+
+    def _sync_report(self, sent: str | None, first: str | None) -> Any:
+        """One sync-collection REPORT that answered 207; the rest sorted into expired,
+        not supported (clear answers only) and transient."""
+        try:
+            response = self.client.report(self.url, sync_body(sent), depth=1)
+        except dav_error.AuthorizationError as exc:  # 403 may be a precondition
+            if VALID_SYNC_TOKEN in exc.preconditions:
+                raise _TokenExpired() from None
+            if exc.status == 403 and SUPPORTED_REPORT in exc.preconditions:
+                raise _NoSyncSupport() from None
+            raise
+        if response.status == 404:
+            raise RemoteError(NOT_FOUND)
+        if response.status == 207:
+            return response
+        found = preconditions(response.tree)
+        if VALID_SYNC_TOKEN in found:
+            raise _TokenExpired()
+        if response.status in (403, 501) and SUPPORTED_REPORT in found:
+            raise _NoSyncSupport()
+        if response.status >= 500 or response.status == 429 or first is not None:
+            raise _Transient()  # a server that answered sync-collection before
+        raise _NoSyncSupport()  # a first sync refused with a 4xx: never answered it
 
     def _propfind_listing(self) -> Listing:
         response = self.client.propfind(self.url, propfind_body(), depth=1)

@@ -9,16 +9,25 @@ server that fails midway leaves the snapshot exactly as it was. An answer that w
 empty a non-empty snapshot is refused unless forced (vdirsyncer does the same): a
 misconfigured URL or a server hiccup must not look like "delete everything".
 
-Sync state lives in .runner/sync/<name>.json: the token and, per href, the etag and
-the file it was written to. It is a cache: when it is missing or corrupt the next
-sync compares everything again and the result is the same.
+Sync state lives in .runner/sync/<name>.json (syncstate.py), a cache.
+
+A calendar deleted and recreated at the same URL. Radicale, Xandikos and Cyrus
+refuse the old token (403/412 valid-sync-token) and the sync starts over. DAViCal
+and SOGo accept it and list only the new calendar's items, so the old items would
+stay forever. Their tokens are a global counter or a timestamp, and getctag changes
+on every edit, so no property tells "another collection at the same URL" from
+"the same collection, edited". Only a listing does. So a token's answer is checked
+against an etag listing of the whole calendar (one PROPFIND; what it lacks is
+deleted) when the answer looks like a new calendar (it only adds items, none of
+them known, nothing removed), and anyway every VERIFY_EVERY-th token sync, which
+bounds how long a stale item survives (an hour at sync_every: 5m). The cost is one
+request every VERIFY_EVERY syncs and one on each sync that only adds items.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -28,16 +37,16 @@ from filelock import FileLock, Timeout
 from runner.calendars.access import RemoteError, collection_url, password_for, public_url
 from runner.calendars.davxml import Entry, Listing, is_real_token
 from runner.calendars.quick import changes_since
+from runner.calendars.syncstate import State, load_state, save_state, state_path
 from runner.calendars.vdir import EXTENSION, Snapshot, extract_uid, hashed_name, item_file_name
 from runner.errors import RunnerError
-from runner.fsutil import atomic_write
 from runner.home import Home
 from runner.settings import CalendarSettings, Settings
 
 if TYPE_CHECKING:
     from runner.calendars.remote import Collection
 
-STATE_VERSION = 1
+VERIFY_EVERY = 12  # token syncs between two etag listings that check the token's answers
 LOCK_WAIT = 120.0  # seconds to wait for another sync of the same calendar
 
 # (calendar name, items downloaded so far, items to download)
@@ -107,7 +116,7 @@ def sync_calendar(
     url = public_url(collection_url(cal))
     home.state.joinpath("sync").mkdir(parents=True, exist_ok=True)
     # Two syncs of one calendar (a watch and a manual sync) take turns.
-    lock = FileLock(str(_state_path(home, cal.name).with_suffix(".lock")), thread_local=False)
+    lock = FileLock(str(state_path(home, cal.name).with_suffix(".lock")), thread_local=False)
     try:
         lock.acquire(timeout=LOCK_WAIT)
     except Timeout:
@@ -122,50 +131,6 @@ def sync_calendar(
         lock.release()
 
 
-@dataclass
-class _State:
-    url: str
-    mode: str | None = None
-    token: str | None = None
-    items: dict[str, tuple[str, str]] = field(default_factory=dict)  # key -> (etag, file)
-
-
-def _state_path(home: Home, name: str) -> Path:
-    return home.state / "sync" / f"{name}.json"
-
-
-def _load_state(path: Path, url: str) -> _State | None:
-    """The saved state, or None (full sync) when missing, corrupt or for another url."""
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-        if raw.get("version") != STATE_VERSION or raw.get("url") != url:
-            return None
-        items: dict[str, tuple[str, str]] = {}
-        for key, (etag, name) in raw["items"].items():
-            if not all(isinstance(v, str) for v in (key, etag, name)):
-                return None
-            if not name.endswith(EXTENSION) or "/" in name or name.startswith("."):
-                return None
-            items[key] = (etag, name)
-        token, mode = raw.get("token"), raw.get("mode")
-        if not isinstance(token, str | None) or mode not in ("sync-token", "etag"):
-            return None
-        return _State(url=url, mode=mode, token=token, items=items)
-    except (OSError, ValueError, TypeError, KeyError, AttributeError):
-        return None
-
-
-def _save_state(path: Path, state: _State) -> None:
-    document = {
-        "version": STATE_VERSION,
-        "url": state.url,
-        "mode": state.mode,
-        "token": state.token,
-        "items": {k: list(v) for k, v in sorted(state.items.items())},
-    }
-    atomic_write(path, json.dumps(document, ensure_ascii=False) + "\n")
-
-
 @dataclass(frozen=True)
 class _Applied:
     added: int
@@ -173,6 +138,9 @@ class _Applied:
     deleted: int
     unchanged: int
     items: dict[str, tuple[str, str]]  # the new state: key -> (etag, file)
+
+    def counts(self) -> dict[str, int]:
+        return {k: getattr(self, k) for k in ("added", "changed", "deleted", "unchanged")}
 
 
 class _Job:
@@ -183,13 +151,15 @@ class _Job:
     ) -> None:
         self.home = home
         self.cal = cal
-        self.url = url
+        self.url = url  # without a password, for messages and the state
+        self.full_url = collection_url(cal)
         self.force = force
         self.progress = progress
+        self.password: str | None = None
         self.quick_requests = 0
         self.remote: Collection | None = None
         self.snapshot = Snapshot(home, cal.name)
-        self.state_path = _state_path(home, cal.name)
+        self.state_path = state_path(home, cal.name)
 
     @property
     def requests(self) -> int:
@@ -202,77 +172,39 @@ class _Job:
     def result(self, **counts: Any) -> CalendarSyncResult:
         return CalendarSyncResult(self.cal.name, self.url, requests=self.requests, **counts)
 
-    def connect(self, password: str | None) -> Collection:
-        from runner.calendars.remote import Collection
+    def client(self) -> Collection:
+        if self.remote is None:
+            from runner.calendars.remote import Collection
 
-        return Collection(self.cal, password)
+            self.remote = Collection(self.cal, self.password)
+        return self.remote
+
+    def _sent_quick(self) -> None:
+        self.quick_requests += 1
 
     def run(self) -> CalendarSyncResult:
         self.snapshot.check()
-        full_url = collection_url(self.cal)
-        state_url = public_url(full_url)  # a password in the url is never stored
-        old = _load_state(self.state_path, state_url)
+        old = load_state(self.state_path, self.url)
         on_disk = self.snapshot.files()
-        password = password_for(self.cal)
-
-        listing: Listing | None = None
-        if old is None or (old.mode == "sync-token" and is_real_token(old.token)):
-            self.quick_requests += 1
-            token = old.token if old else None
-            listing = changes_since(full_url, self.cal.username, password, token)
-            if (
-                old is not None
-                and listing is not None
-                and not listing.present
-                and not listing.gone
-                and all(name in on_disk for _, name in old.items.values())
-            ):
-                if listing.token != old.token:  # nothing changed; only the token moved
-                    old.token = listing.token
-                    _save_state(self.state_path, old)
-                return self.result(mode="sync-token", unchanged=len(old.items))
-        if listing is None:
-            self.remote = self.connect(password)
-            listing = self.remote.listing(old.token if old else None, old.mode if old else None)
+        self.password = password_for(self.cal)
+        listing = self.listing(old)
         previous = old.items if old else {}
-
-        # What the snapshot holds afterwards: kept items, and items to fetch (new,
-        # changed, or whose file someone removed by hand).
-        candidates: dict[str, Entry] = dict(listing.present)
-        if not listing.full:
-            for key, (etag, _name) in previous.items():
-                if key not in listing.gone and key not in candidates:
-                    candidates[key] = Entry(quote(key, safe="/@:+"), key, None, etag, None)
-        kept: dict[str, tuple[str, str]] = {}
-        fetched: dict[str, Entry] = {}
-        to_fetch: list[str] = []
-        for key, entry in candidates.items():
-            known = previous.get(key)
-            if known is not None and known[0] == entry.etag and known[1] in on_disk:
-                kept[key] = known
-            elif entry.data:
-                fetched[key] = entry
-            else:
-                to_fetch.append(entry.href)
-
+        checks = 0 if old is None else old.checks + 1
+        if not listing.full and (checks >= VERIFY_EVERY or _suspicious(listing, previous)):
+            listing = self.checked(listing)
+        if old is not None and _nothing_new(listing, old, on_disk):
+            # Only the token (and the count of syncs) moved.
+            save_state(self.state_path, replace(old, token=listing.token, checks=checks))
+            return self.result(mode="sync-token", unchanged=len(old.items))
+        candidates = _candidates(listing, previous)
+        kept, fetched, to_fetch = _sorted(candidates, previous, on_disk)
         if not candidates and on_disk and not self.force:
             raise RemoteError(
                 f"the server returned no items but calendars/{self.cal.name}/ holds "
                 f"{len(on_disk)}; refusing to delete them (run `runner sync --force` if "
                 "the calendar was emptied on purpose)"
             )
-        inline, total = len(fetched), len(fetched) + len(to_fetch)
-        if inline and self.progress is not None:
-            self.progress(self.cal.name, inline, total)
-        if to_fetch:
-
-            def on_page(done: int) -> None:
-                if self.progress is not None:
-                    self.progress(self.cal.name, inline + done, total)
-
-            if self.remote is None:
-                self.remote = self.connect(password)
-            fetched.update(self.remote.fetch(to_fetch, on_page))
+        fetched.update(self.fetch(to_fetch, len(fetched)))
         if not kept and not fetched and on_disk and not self.force:
             raise RemoteError(
                 f"every item vanished while fetching, but calendars/{self.cal.name}/ holds "
@@ -282,18 +214,45 @@ class _Job:
             if not entry.etag and key in candidates:
                 fetched[key] = replace(entry, etag=candidates[key].etag)
         done = self.apply(listing.full, previous, kept, fetched, on_disk)
-        _save_state(
-            self.state_path,
-            _State(url=state_url, mode=listing.mode, token=listing.token, items=done.items),
-        )
-        return self.result(
-            mode=listing.mode,
-            full=listing.full,
-            added=done.added,
-            changed=done.changed,
-            deleted=done.deleted,
-            unchanged=done.unchanged,
-        )
+        mode = "sync-token" if listing.retry_token else listing.mode
+        checks = 0 if listing.full else checks
+        save_state(self.state_path, State(self.url, mode, listing.token, done.items, checks))
+        return self.result(mode=listing.mode, full=listing.full, **done.counts())
+
+    def listing(self, old: State | None) -> Listing:
+        """What changed since the stored token (quick path first), or everything."""
+        token = old.token if old else None
+        if old is None or (old.mode == "sync-token" and (token is None or is_real_token(token))):
+            quick = changes_since(
+                self.full_url, self.cal.username, self.password, token, self._sent_quick
+            )
+            if quick is not None:
+                return quick
+        return self.client().listing(token, old.mode if old else None)
+
+    def checked(self, listing: Listing) -> Listing:
+        """A token's answer checked against an etag listing of the whole calendar:
+        what the listing lacks is gone, whatever the token said (see the docstring)."""
+        every = self.client().etag_listing()
+        for key, entry in every.present.items():
+            inline = listing.present.get(key)
+            if inline is not None and inline.data and inline.etag == entry.etag:
+                every.present[key] = inline  # the data came along already
+        return replace(every, mode=listing.mode, token=listing.token)
+
+    def fetch(self, hrefs: list[str], inline: int) -> dict[str, Entry]:
+        """The items whose data did not come with the listing, by calendar-multiget."""
+        total = inline + len(hrefs)
+        if inline and self.progress is not None:
+            self.progress(self.cal.name, inline, total)
+        if not hrefs:
+            return {}
+
+        def on_page(done: int) -> None:
+            if self.progress is not None:
+                self.progress(self.cal.name, inline + done, total)
+
+        return self.client().fetch(hrefs, on_page)
 
     def apply(
         self,
@@ -340,6 +299,53 @@ class _Job:
         # A changed UID renames an item's file: its old file goes but is no deletion.
         renamed = {name for key, (_, name) in previous.items() if key in items}
         return _Applied(added, changed, len(doomed - renamed), unchanged, items)
+
+
+def _suspicious(listing: Listing, previous: dict[str, tuple[str, str]]) -> bool:
+    """An answer to a stored token that only adds items: what a server that accepted
+    a token of a deleted calendar sends for the new one (DAViCal, SOGo)."""
+    return bool(
+        previous
+        and listing.present
+        and not listing.gone
+        and previous.keys().isdisjoint(listing.present)
+    )
+
+
+def _nothing_new(listing: Listing, old: State, on_disk: set[str]) -> bool:
+    if listing.full or listing.present or listing.gone:
+        return False
+    return all(name in on_disk for _, name in old.items.values())
+
+
+def _candidates(listing: Listing, previous: dict[str, tuple[str, str]]) -> dict[str, Entry]:
+    """What the snapshot holds afterwards: the listed items and, after an incremental
+    answer, the earlier ones it did not remove."""
+    candidates: dict[str, Entry] = dict(listing.present)
+    if not listing.full:
+        for key, (etag, _name) in previous.items():
+            if key not in listing.gone and key not in candidates:
+                candidates[key] = Entry(quote(key, safe="/@:+"), key, None, etag, None)
+    return candidates
+
+
+def _sorted(
+    candidates: dict[str, Entry], previous: dict[str, tuple[str, str]], on_disk: set[str]
+) -> tuple[dict[str, tuple[str, str]], dict[str, Entry], list[str]]:
+    """Kept (same etag, file still there), fetched already (data inline), to fetch (new,
+    changed, or whose file someone removed by hand)."""
+    kept: dict[str, tuple[str, str]] = {}
+    fetched: dict[str, Entry] = {}
+    to_fetch: list[str] = []
+    for key, entry in candidates.items():
+        known = previous.get(key)
+        if known is not None and known[0] == entry.etag and known[1] in on_disk:
+            kept[key] = known
+        elif entry.data:
+            fetched[key] = entry
+        else:
+            to_fetch.append(entry.href)
+    return kept, fetched, to_fetch
 
 
 def _same_content(path: Path, data: str) -> bool:

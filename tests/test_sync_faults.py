@@ -168,3 +168,60 @@ def test_requests_are_counted_through_an_http_proxy(home: Home, radicale: DavSer
     answer = json.loads(done.stdout)["calendars"][0]
     assert answer["added"] == 1 and proxy.total >= 1
     assert answer["requests"] == proxy.total  # the quick request is never sent here
+
+
+def home_url(server: DavServer) -> str:
+    """The account's calendar home: where people paste it from their client's settings."""
+    return server.parent
+
+
+def account(server: DavServer) -> dict[str, str]:
+    """A login on every server: Radicale shows a home only to its owner."""
+    os.environ[PASSWORD_ENV] = server.password
+    return {"username": server.username, "password_env": PASSWORD_ENV}
+
+
+def test_a_calendar_home_url_lists_its_calendars(home: Home, dav_server: DavServer) -> None:
+    url = dav_server.new_calendar()
+    dav_server.put(url, "one.ics", event("one"))
+    configure(home, home_url(dav_server), **account(dav_server))
+    done = cli(home, "sync", "--json")
+    assert done.returncode == 1, done.stderr
+    error = json.loads(done.stdout)["calendars"][0]["error"]
+    assert error.startswith("this url is a calendar home, not a calendar; the calendars there:")
+    assert url in error  # the calendar made here, by its URL, among the others there
+    assert "Traceback" not in done.stderr and "calendar home" in done.stderr
+    assert snapshot(home) == {} and not (home.state / "sync" / "agent.json").exists()
+
+    found = cli(home, "sync", "--discover", home_url(dav_server))
+    assert found.returncode == 0, found.stderr
+    assert "is a calendar home" in found.stderr
+    rows = [line.split("\t") for line in found.stdout.splitlines()]
+    assert [url] == [u for _, u in rows if u == url]
+    assert all(name and u.startswith("http://127.0.0.1:") for name, u in rows)
+
+    on_purpose = cli(home, "sync", "--discover", url, "--json")
+    assert on_purpose.returncode == 0, on_purpose.stderr
+    document = json.loads(on_purpose.stdout)
+    assert document["is_calendar"] and [c["url"] for c in document["calendars"]] == [url]
+
+
+def test_discover_follows_the_principal_to_the_calendar_home(
+    home: Home, dav_server: DavServer
+) -> None:
+    if dav_server.kind == "radicale":
+        principal = dav_server.parent  # Radicale's principal is its calendar home
+    else:
+        principal = dav_server.parent.split("/calendars/", 1)[0] + "/"
+        principal += "principals/user/alice/" if dav_server.kind == "cyrus" else ""
+    url = dav_server.new_calendar()
+    configure(home, url, **account(dav_server))  # the login comes from the same server's entry
+    found = cli(home, "sync", "--discover", principal, "--json")
+    assert found.returncode == 0, found.stderr
+    document = json.loads(found.stdout)
+    assert not document["is_calendar"] and url in [c["url"] for c in document["calendars"]]
+
+
+def test_discover_on_a_url_with_nothing_says_so(home: Home, radicale: DavServer) -> None:
+    done = cli(home, "sync", "--discover", f"http://127.0.0.1:{radicale.port}/nobody/x/")
+    assert done.returncode == 1 and "404" in done.stderr and "Traceback" not in done.stderr

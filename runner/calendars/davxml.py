@@ -133,3 +133,50 @@ def absorb_sync_page(answer: Multistatus, collection: str, listing: Listing) -> 
             listing.gone.discard(entry.key)
     listing.token = answer.sync_token
     return truncated
+
+
+def discovery_body() -> str:
+    return (
+        f"{_HEAD}<D:propfind {_NS}><D:prop><D:resourcetype/><D:displayname/>"
+        "<D:current-user-principal/><C:calendar-home-set/></D:prop></D:propfind>"
+    )
+
+
+@dataclass(frozen=True)
+class Resource:
+    """One response of a discovery PROPFIND."""
+
+    href: str
+    key: str
+    calendar: bool  # resourcetype holds C:calendar
+    name: str | None  # displayname
+    principal: str | None  # current-user-principal's href
+    home: str | None  # calendar-home-set's href
+
+
+def parse_resources(root: Any) -> list[Resource]:
+    found: list[Resource] = []
+    if root is None:
+        return found
+    for response in root.iter(f"{DAV}response"):
+        href = (response.findtext(f"{DAV}href") or "").strip()
+        if not href:
+            continue
+        calendar, name, principal, home = False, None, None, None
+        for propstat in response.iter(f"{DAV}propstat"):
+            if _code(propstat.findtext(f"{DAV}status")) != 200:
+                continue
+            prop = propstat.find(f"{DAV}prop")
+            if prop is None:
+                continue
+            calendar = calendar or prop.find(f"{DAV}resourcetype/{CAL}calendar") is not None
+            name = name or (prop.findtext(f"{DAV}displayname") or "").strip() or None
+            principal = principal or _href(prop, f"{DAV}current-user-principal")
+            home = home or _href(prop, f"{CAL}calendar-home-set")
+        found.append(Resource(href, href_key(href), calendar, name, principal, home))
+    return found
+
+
+def _href(prop: Any, tag: str) -> str | None:
+    text = prop.findtext(f"{tag}/{DAV}href")
+    return text.strip() if text and text.strip() else None

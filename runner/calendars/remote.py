@@ -39,11 +39,14 @@ from runner.calendars.davxml import (
     VALID_SYNC_TOKEN,
     Entry,
     Listing,
+    Resource,
     absorb_sync_page,
+    discovery_body,
     href_key,
     is_real_token,
     multiget_body,
     parse_multistatus,
+    parse_resources,
     preconditions,
     propfind_body,
     sync_body,
@@ -171,6 +174,16 @@ class Collection:
                 listing = self._propfind_listing()
                 listing.retry_token, listing.token = True, token
                 return listing
+
+    def resources(self, url: str, depth: int) -> list[Resource]:
+        """A discovery PROPFIND (discover.py): resourcetype, names, principal, home."""
+        with translated_errors():
+            response = self.client.propfind(url, discovery_body(), depth=depth)
+            if response.status == 404:
+                raise RemoteError(NOT_FOUND)
+            if response.status != 207:
+                raise RemoteError(f"server error ({response.status}) asking what the url is")
+            return parse_resources(response.tree)
 
     def etag_listing(self) -> Listing:
         """Every item with its etag (one PROPFIND): the check of a token's answers."""

@@ -192,6 +192,8 @@ class _Job:
         checks = 0 if old is None else old.checks + 1
         if not listing.full and (checks >= VERIFY_EVERY or _suspicious(listing, previous)):
             listing = self.checked(listing)
+        if old is None and listing.full and not listing.present:
+            self.check_is_calendar()  # an empty first answer: maybe a calendar home
         if old is not None and _nothing_new(listing, old, on_disk):
             # Only the token (and the count of syncs) moved.
             save_state(self.state_path, replace(old, token=listing.token, checks=checks))
@@ -229,6 +231,13 @@ class _Job:
             if quick is not None:
                 return quick
         return self.client().listing(token, old.mode if old else None)
+
+    def check_is_calendar(self) -> None:
+        from runner.calendars.discover import NotACalendar, discover
+
+        found = discover(self.client())
+        if not found.is_calendar:
+            raise NotACalendar(found)
 
     def checked(self, listing: Listing) -> Listing:
         """A token's answer checked against an etag listing of the whole calendar:

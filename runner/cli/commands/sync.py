@@ -18,9 +18,27 @@ PROGRESS_FROM = 200
 @click.command("sync")
 @click.option("--force", is_flag=True, help="Apply an answer that empties a calendar.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@click.option(
+    "--discover",
+    "discover_url",
+    metavar="URL",
+    help="Sync nothing: say what URL is and list the calendars found there.",
+)
+@click.option("--username", help="With --discover: the login (default: runner.yaml's).")
+@click.option("--password-env", metavar="VAR", help="With --discover: the password's variable.")
 @pass_ctx
-def command(ctx: Context, force: bool, as_json: bool) -> None:
+def command(
+    ctx: Context,
+    force: bool,
+    as_json: bool,
+    discover_url: str | None,
+    username: str | None,
+    password_env: str | None,
+) -> None:
     """Pull every CalDAV calendar into calendars/<name>/ (incremental)."""
+    if discover_url is not None:
+        _discover(ctx, discover_url, username, password_env, as_json)
+        return
     # Imported here: caldav and its HTTP stack cost ~0.15 s, which no other command pays.
     from runner.calendars.sync import sync_all
 
@@ -50,3 +68,27 @@ def _summary(cal: CalendarSyncResult) -> str:
         f"{cal.unchanged} unchanged ({cal.requests} request{'' if cal.requests == 1 else 's'}, "
         f"{cal.mode})"
     )
+
+
+def _discover(
+    ctx: Context, url: str, username: str | None, password_env: str | None, as_json: bool
+) -> None:
+    from runner.calendars.access import RemoteError, public_url
+    from runner.calendars.discover import discover_url
+
+    calendars = tuple(ctx.settings.calendars or ())
+    try:
+        found = discover_url(url, calendars, username, password_env)
+    except RemoteError as exc:
+        if as_json:
+            emit_json({"url": public_url(url), "ok": False, "error": str(exc)})
+        notice(f"runner: sync --discover {public_url(url)}: {exc}")
+        sys.exit(1)
+    if as_json:
+        emit_json({**found.to_json(), "ok": True})
+    else:
+        notice(found.describe().splitlines()[0])
+        for cal in found.calendars:
+            click.echo(f"{cal.name}\t{cal.url}")
+    if not found.calendars:
+        sys.exit(1)

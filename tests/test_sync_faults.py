@@ -225,3 +225,21 @@ def test_discover_follows_the_principal_to_the_calendar_home(
 def test_discover_on_a_url_with_nothing_says_so(home: Home, radicale: DavServer) -> None:
     done = cli(home, "sync", "--discover", f"http://127.0.0.1:{radicale.port}/nobody/x/")
     assert done.returncode == 1 and "404" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_discovered_names_cannot_drive_the_terminal(home: Home, radicale: DavServer) -> None:
+    url = radicale.new_calendar()
+    path = url.split(str(radicale.port), 1)[1]
+    # XML 1.0 carries C1 controls (U+009B is a terminal's CSI), newlines and bidi
+    # overrides; C0 escapes it cannot carry.
+    hostile = "Work\x9b2J&#10;rm -rf ~\u202e"
+    body = (
+        '<?xml version="1.0" encoding="utf-8"?><D:propertyupdate xmlns:D="DAV:"><D:set><D:prop>'
+        f"<D:displayname>{hostile}</D:displayname></D:prop></D:set></D:propertyupdate>"
+    )
+    assert radicale.request("PROPPATCH", path, body)[0] == 207
+    configure(home, url, **account(radicale))
+    done = cli(home, "sync", "--discover", radicale.parent)
+    assert done.returncode == 0, done.stderr
+    assert "\x9b" not in done.stdout + done.stderr and "\u202e" not in done.stdout
+    assert f"Work?2J?rm -rf ~?\t{url}" in done.stdout.splitlines()

@@ -135,11 +135,12 @@ def absorb_sync_page(answer: Multistatus, collection: str, listing: Listing) -> 
     return truncated
 
 
-def discovery_body() -> str:
-    return (
-        f"{_HEAD}<D:propfind {_NS}><D:prop><D:resourcetype/><D:displayname/>"
-        "<D:current-user-principal/><C:calendar-home-set/></D:prop></D:propfind>"
-    )
+def discovery_body(homes: bool = False) -> str:
+    """What a collection is and its name; or (homes) where the account's calendars
+    live: asked apart, as Radicale refuses the second to an anonymous client."""
+    props = "<D:current-user-principal/><C:calendar-home-set/>" if homes else ""
+    props = props or "<D:resourcetype/><D:displayname/>"
+    return f"{_HEAD}<D:propfind {_NS}><D:prop>{props}</D:prop></D:propfind>"
 
 
 @dataclass(frozen=True)

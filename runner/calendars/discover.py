@@ -7,7 +7,7 @@ instead, where a sync-collection REPORT answers "nothing here" (Xandikos, Cyrus)
 itself (one Depth-1 PROPFIND of resourcetype and displayname). A calendar is fine.
 Otherwise the calendars among its children are the answer, or, when it has none,
 the calendar-home-set of the URL or of the account's principal is followed (at most
-two more requests). sync.py calls it when a first full listing comes back empty;
+three more requests). sync.py calls it when a first full listing comes back empty;
 `runner sync --discover URL` calls it on purpose.
 """
 
@@ -82,13 +82,17 @@ def discover(remote: Collection) -> Discovery:
     children = [r for r in here if r.calendar and not _same(r.key, remote.key)]
     if children:
         return Discovery(url, False, url, tuple(_found(r, url) for r in children))
-    home = own.home if own else None
-    if home is None and own is not None and own.principal is not None:
-        principal = remote.resources(urljoin(remote.url, own.principal), depth=0)
+    asked = remote.resources(remote.url, depth=0, homes=True)
+    home = asked[0].home if asked else None
+    if home is None and asked and asked[0].principal is not None:
+        principal = remote.resources(urljoin(remote.url, asked[0].principal), 0, homes=True)
         home = principal[0].home if principal else None
     if home is None or _same(href_key(home), remote.key):
         return Discovery(url, False, None, ())
     home_url = urljoin(remote.url, home)
+    if _origin(home_url) != _origin(remote.url) and urlsplit(home_url).scheme != "https":
+        # The login would go along: never to another server in the clear.
+        return Discovery(url, False, _printable(public_url(home_url)), ())
     listed = [r for r in remote.resources(home_url, depth=1) if r.calendar]
     return Discovery(url, False, public_url(home_url), tuple(_found(r, url) for r in listed))
 
@@ -124,5 +128,13 @@ def _same(a: str, b: str) -> bool:
 
 
 def _found(resource: Resource, base: str) -> FoundCalendar:
+    """Names and hrefs are the server's words, printed on a terminal: control
+    characters (escape sequences, newlines) become `?`, and names are cut at 100."""
     name = resource.name or resource.key.rstrip("/").rsplit("/", 1)[-1]
-    return FoundCalendar(name, public_url(urljoin(base, resource.href)))
+    return FoundCalendar(
+        _printable(name)[:100], _printable(public_url(urljoin(base, resource.href)))
+    )
+
+
+def _printable(text: str) -> str:
+    return "".join(ch if ch.isprintable() else "?" for ch in text)

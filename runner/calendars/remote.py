@@ -175,10 +175,11 @@ class Collection:
                 listing.retry_token, listing.token = True, token
                 return listing
 
-    def resources(self, url: str, depth: int) -> list[Resource]:
-        """A discovery PROPFIND (discover.py): resourcetype, names, principal, home."""
+    def resources(self, url: str, depth: int, homes: bool = False) -> list[Resource]:
+        """A discovery PROPFIND (discover.py): resourcetype and names, or (homes) the
+        principal and the calendar home."""
         with translated_errors():
-            response = self.client.propfind(url, discovery_body(), depth=depth)
+            response = self.client.propfind(url, discovery_body(homes), depth=depth)
             if response.status == 404:
                 raise RemoteError(NOT_FOUND)
             if response.status != 207:

@@ -235,7 +235,10 @@ class _Job:
     def check_is_calendar(self) -> None:
         from runner.calendars.discover import NotACalendar, discover
 
-        found = discover(self.client())
+        try:
+            found = discover(self.client())
+        except RemoteError:
+            return  # no clear answer: an empty calendar it may well be
         if not found.is_calendar:
             raise NotACalendar(found)
 

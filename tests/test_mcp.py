@@ -275,6 +275,42 @@ def test_a_grandchild_of_a_server_is_stopped_too(home: Home, tmp_path: Path) -> 
     assert not alive(child)
 
 
+HOLD = """
+import sys, time
+from pathlib import Path
+from runner.home import Home
+from runner.tools.mcp import open_mcp
+tools = open_mcp(Home(Path(sys.argv[1])), ["echo"], timeout=30)
+print("ready", flush=True)
+time.sleep(120)
+"""
+
+
+def test_servers_of_a_killed_runner_are_stopped_by_the_next_start(
+    home: Home, tmp_path: Path
+) -> None:
+    pidfile = tmp_path / "echo.pid"
+    configure(
+        home,
+        echo=stdio("echo_server.py", "--pidfile", str(pidfile), "--child"),
+        time={"command": sys.executable, "args": ["-m", "mcp_server_time"]},
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(home.root)], stdout=subprocess.PIPE, text=True
+    )
+    assert holder.stdout is not None and holder.stdout.readline() == "ready\n"
+    holder.kill()  # SIGKILL: the runner stops nothing
+    holder.wait()
+    server, child = pids_in(pidfile)
+    assert alive(child)  # the server may exit on stdin's end; its child lingers
+    with open_mcp(home, ["time"], timeout=30) as tools:
+        assert tools.specs()
+    deadline = time.monotonic() + 5
+    while (alive(child) or alive(server)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not alive(child) and not alive(server)
+
+
 def test_close_twice_and_calls_after_close(echo: tuple[McpTools, Path]) -> None:
     tools, _ = echo
     tools.close()

@@ -24,13 +24,10 @@ import asyncio
 import concurrent.futures
 import logging
 import os
-import signal
 import tempfile
 import threading
-import uuid
 from collections.abc import Coroutine, Sequence
 from contextlib import AsyncExitStack
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from runner.home import Home
@@ -44,6 +41,7 @@ from runner.tools.mcpconfig import (
     load_mcp_config,
     variables,
 )
+from runner.tools.mcpprocs import MARKER_ENV, new_marker, stop_leftovers, stop_orphans
 from runner.tools.mcpresults import Redactor, tool_name, tool_output
 
 if TYPE_CHECKING:
@@ -62,9 +60,6 @@ T = TypeVar("T")
 # trouble; without a handler Python would print those on the runner's stderr, which
 # is the user's. Configured logging (--debug) still receives them.
 logging.getLogger("mcp").addHandler(logging.NullHandler())
-# Every process a stdio server starts inherits this variable with a value of its own,
-# so stop_leftovers() finds descendants that outlive the server (see there).
-MARKER_ENV = "RUNNER_MCP_SERVER"
 
 
 def open_mcp(
@@ -90,6 +85,7 @@ def open_mcp(
     secrets = {
         os.environ[v] for s in servers for v in variables(config.servers[s.name]) if v in os.environ
     }
+    stop_orphans()  # servers of a runner that was killed (SIGKILL, power) before it stopped them
     tools = McpTools(home, servers, timeout, call_timeout, secrets)
     tools.start()
     return tools
@@ -213,7 +209,7 @@ class _Link:
         self.gone: str | None = None  # why it stopped after starting
         self.task: asyncio.Task[None] | None = None
         self.stderr_mark = 0  # where the server's stderr stood when the current call began
-        self.marker = uuid.uuid4().hex
+        self.marker = new_marker()
 
     def begin(self) -> None:
         loop = asyncio.get_running_loop()
@@ -350,31 +346,3 @@ def _closed(exc: BaseException) -> bool:
     from mcp.types import CONNECTION_CLOSED
 
     return isinstance(exc, MCPError) and exc.code == CONNECTION_CLOSED
-
-
-def stop_leftovers(marker: str, proc: Path = Path("/proc")) -> int:
-    """SIGKILL every process whose environment carries this server's marker.
-
-    The SDK stops the server process, and its process group only when the server
-    will not exit; a child the server left running (a wrapper such as npx or uvx, a
-    helper it spawned) would outlive the run. Linux only (/proc); elsewhere a no-op.
-    Returns how many processes were killed.
-    """
-    needle = f"{MARKER_ENV}={marker}".encode()
-    killed = 0
-    try:
-        entries = [p for p in proc.iterdir() if p.name.isdigit()]
-    except OSError:
-        return 0
-    for entry in entries:
-        try:
-            environ = (entry / "environ").read_bytes()
-        except OSError:  # gone, or another user's process
-            continue
-        if needle in environ.split(b"\0"):
-            try:
-                os.kill(int(entry.name), signal.SIGKILL)
-                killed += 1
-            except OSError:
-                continue
-    return killed

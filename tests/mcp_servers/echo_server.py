@@ -1,12 +1,14 @@
 """A small MCP server for the tests, written with the SDK's server side (MCPServer,
 mcp 2's name for FastMCP). stdio by default; `--http PORT` serves streamable HTTP on
 127.0.0.1. `--pidfile PATH` writes its pid first, so a test can check it is gone.
-`--noise` writes a line that is not JSON-RPC to stdout before serving."""
+`--noise` writes a line that is not JSON-RPC to stdout before serving; `--child`
+starts a child process that lingers (its pid is the pidfile's second line)."""
 
 from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -86,11 +88,16 @@ def main() -> None:
     parser.add_argument("--pidfile")
     parser.add_argument("--http", type=int)
     parser.add_argument("--noise", action="store_true", help="a line that is not JSON first")
+    parser.add_argument("--child", action="store_true", help="start a child that lingers")
     args = parser.parse_args()
     if args.noise:
         print("hello, I am not JSON-RPC", flush=True)
+    pids = [os.getpid()]
+    if args.child:
+        code = "import time; time.sleep(120)"
+        pids.append(subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.DEVNULL).pid)
     if args.pidfile:
-        Path(args.pidfile).write_text(str(os.getpid()))
+        Path(args.pidfile).write_text("\n".join(map(str, pids)))
     if args.http:
         app.run("streamable-http", host="127.0.0.1", port=args.http)
     else:

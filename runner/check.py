@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from runner.calendars.parse import EventLines
 from runner.errors import FileError, Problem, RunnerError
 from runner.home import Home
 from runner.keys import series_key
 from runner.providers import provider_named
 from runner.schedule.cache import CalendarFile, load_calendars
+from runner.schedule.expand import file_occurrences
 from runner.settings import Settings, load_settings
 from runner.tasks.files import Task, parse_task
 from runner.tasks.occurrence import load_reference, task_reference
 from runner.tasks.walk import iter_task_paths
 from runner.tools.mcpconfig import McpConfig, config_path, load_mcp_config
 from runner.yamlload import load_mapping
+
+# The window `runner next` shows by default: check expands every file over it.
+CHECK_WINDOW = timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -29,7 +33,7 @@ class CheckResult:
         return not self.problems
 
 
-def check_home(home: Home) -> CheckResult:
+def check_home(home: Home, now: datetime | None = None) -> CheckResult:
     problems: list[Problem] = []
     checked = 1
     settings: Settings | None = None
@@ -58,7 +62,7 @@ def check_home(home: Home) -> CheckResult:
             problems.extend(_server_problems(path, mcp))
         if settings is not None:
             problems.extend(_target_problems(task, settings))
-    count, found = check_calendars(home)
+    count, found = check_calendars(home, now)
     checked += count
     problems.extend(found)
     return CheckResult(checked, tuple(problems))
@@ -100,24 +104,28 @@ def _target_problems(task: Task, settings: Settings) -> list[Problem]:
     return [Problem(str(task.path), line, f"notify: no target {names} in runner.yaml ({defined})")]
 
 
-def check_calendars(home: Home) -> tuple[int, list[Problem]]:
-    """For `runner check`: every calendar file, parsed, with its problems."""
+def check_calendars(home: Home, now: datetime | None = None) -> tuple[int, list[Problem]]:
+    """For `runner check`: every calendar file, parsed and expanded over the window
+    `runner next` shows (from `now`), so what expansion would refuse is found too."""
     try:
         settings = load_settings(home.settings_file)
     except RunnerError:  # reported by the settings check; check files with defaults
         settings = Settings()
     calendars = load_calendars(home, settings)
-    problems = calendars.problems
+    start = now or datetime.now(UTC)
+    problems = list(calendars.folder_problems)
     for cfile in calendars.files:
         problems.extend(_reference_problems(home, cfile))
+        file_occurrences(cfile, calendars, start, start + CHECK_WINDOW)
+        problems.extend(cfile.ensure_problems())
     return len(calendars.files), problems
 
 
 def _reference_problems(home: Home, cfile: CalendarFile) -> list[Problem]:
     """An event saying `task: <id>` whose task is missing: tick would warn every time."""
     found: list[Problem] = []
-    lines: EventLines | None = None
-    for uid, event in cfile.parsed().masters.items():
+    parsed = cfile.parsed()
+    for uid, event in parsed.masters.items():
         ref_id = task_reference(str(event.get("DESCRIPTION") or ""))
         if ref_id is None:
             continue
@@ -126,9 +134,8 @@ def _reference_problems(home: Home, cfile: CalendarFile) -> list[Problem]:
         except FileError:
             continue  # a broken task file: the task check reports it
         except RunnerError as exc:
-            if lines is None:
-                lines = EventLines(cfile.path.read_bytes().decode("utf-8-sig", "replace"))
-            line = lines.of_event(uid, "DESCRIPTION")
+            block = parsed.blocks.get(uid)
+            line = block.line("DESCRIPTION") if block is not None else None
             # The series key, not the UID: calendar text is not echoed raw to a terminal.
             where = f"event {series_key(uid)}"
             found.append(Problem(str(cfile.path), line, f"{where}: {exc.message}"))

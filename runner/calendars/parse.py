@@ -18,15 +18,15 @@ stale or corrupt cache file is ignored and rebuilt.
 from __future__ import annotations
 
 import contextlib
-import re
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from runner.calendars.lines import Block, EventLines, clean
+from runner.calendars.rules import RuleCost, event_problem, rule_costs
 from runner.errors import Problem
-
-_TIME_PROPS = ("DTSTART", "DTEND", "RECURRENCE-ID", "EXDATE", "RDATE", "DUE")
-_QUOTED = re.compile(r"'([^']*)'")
 
 
 @dataclass
@@ -42,183 +42,249 @@ class ParsedFile:
     # keyed by (UID, RECURRENCE-ID as text) so an instance's original start can be
     # found again (its identity must not change when it is moved).
     moves: dict[tuple[str, str], Any] = field(default_factory=dict)
+    # Per UID: the line a problem found while expanding is reported at (the master's
+    # RRULE, else its BEGIN:VEVENT), the line of each master property, and what its
+    # rules cost to expand (rules.RuleCost).
+    lines: dict[str, int] = field(default_factory=dict)
+    blocks: dict[str, Block] = field(default_factory=dict)
+    costs: dict[str, list[RuleCost]] = field(default_factory=dict)
+
+
+@dataclass
+class _Event:
+    """One VEVENT as found: the component as written, the one to expand (X-WR-TIMEZONE
+    applied) and its lines."""
+
+    original: Any
+    converted: Any
+    block: Block | None
+    method: str = ""  # the VCALENDAR's METHOD (iTIP), upper-case; "" without one
+
+
+# iTIP methods (RFC 5546) whose VEVENT speaks about an event without restating its time.
+_ABOUT_AN_EVENT = ("REPLY", "CANCEL", "REFRESH", "DECLINECOUNTER")
 
 
 # -- parsing one file -------------------------------------------------------------
 
 
-class EventLines:
-    """Line numbers for problems: icalendar does not keep them, so find them."""
-
-    def __init__(self, text: str) -> None:
-        self.lines = text.splitlines()
-        self._blocks: list[tuple[int, int, str]] | None = None
-
-    def first(self, predicate: Any, start: int = 0, end: int | None = None) -> int | None:
-        for index in range(start, len(self.lines) if end is None else end):
-            if predicate(self.lines[index]):
-                return index + 1
-        return None
-
-    def blocks(self) -> list[tuple[int, int, str]]:
-        """(first line index, end index, UID) of each VEVENT."""
-        if self._blocks is None:
-            self._blocks = []
-            begin: int | None = None
-            uid = ""
-            for index, line in enumerate(self.lines):
-                upper = line.upper()
-                if upper.startswith("BEGIN:VEVENT"):
-                    begin, uid = index, ""
-                elif upper.startswith("UID") and begin is not None:
-                    uid = line.split(":", 1)[-1]
-                elif upper.startswith("END:VEVENT") and begin is not None:
-                    self._blocks.append((begin, index + 1, uid))
-                    begin = None
-        return self._blocks
-
-    def of_event(self, uid: str, prop: str | None = None) -> int | None:
-        for begin, end, block_uid in self.blocks():
-            if block_uid != uid:
-                continue
-            if prop is None:
-                return begin + 1
-            found = self.first(lambda ln: ln.upper().startswith(prop), begin, end)
-            if found is not None:
-                return found
-        return None
-
-    def quoted_in(self, message: str) -> int | None:
-        for fragment in _QUOTED.findall(message):
-            if fragment.strip():
-                found = self.first(lambda ln, f=fragment: ln.startswith(f))
-                if found is not None:
-                    return found
-        return None
-
-
 def parse_file(path: Path) -> ParsedFile:
-    """Parse one .ics; never raises for bad content (it becomes problems)."""
-    import icalendar
-    import recurring_ical_events
-
-    where = str(path)
-    try:
-        data = path.read_bytes()
-        text = data.decode("utf-8-sig")  # a byte-order mark is tolerated
-    except UnicodeDecodeError as exc:
-        return ParsedFile([], {}, [Problem(where, None, f"not UTF-8 text: {exc.reason}")])
-    except OSError as exc:
-        return ParsedFile([], {}, [Problem(where, None, f"cannot read: {exc.strerror}")])
+    """Parse one .ics (one or several VCALENDARs); bad content becomes problems."""
+    where = clean(str(path), 4096)
+    out = ParsedFile([], {}, [])
+    text = _read(path, where, out.problems)
+    if text is None:
+        return out
     lines = EventLines(text)
-    try:
-        calendar = icalendar.Calendar.from_ical(text)
-    except Exception as exc:  # untrusted input: any parser failure is a problem, not a crash
-        message = str(exc).split(": b'", 1)[0]
-        return ParsedFile(
-            [], {}, [Problem(where, lines.quoted_in(message), f"not iCalendar: {message}")]
-        )
+    with library_warnings(where, out.problems):
+        events = _events(where, text, lines, out.problems)
+        good = _checked(where, events, out.problems)
+        _build(where, good, out)
+    return out
 
-    problems: list[Problem] = []
-    bad_uids: set[str] = set()
-    masters: dict[str, Any] = {}
-    moves: dict[tuple[str, str], Any] = {}
-    for event in calendar.walk("VEVENT"):
-        uid = event.get("UID")
-        if uid is None:
-            line = lines.first(lambda ln: ln.upper().startswith("BEGIN:VEVENT"))
-            problems.append(Problem(where, line, "event without UID skipped"))
+
+def _read(path: Path, where: str, problems: list[Problem]) -> str | None:
+    try:
+        return path.read_bytes().decode("utf-8-sig")  # a byte-order mark is tolerated
+    except UnicodeDecodeError as exc:
+        problems.append(Problem(where, None, f"not UTF-8 text: {exc.reason}"))
+    except OSError as exc:
+        problems.append(Problem(where, None, f"cannot read: {exc.strerror}"))
+    return None
+
+
+def _events(where: str, text: str, lines: EventLines, problems: list[Problem]) -> list[_Event]:
+    """Every VEVENT of every VCALENDAR in the file, with its lines."""
+    import icalendar
+
+    if lines.structure_error is not None:
+        at, why = lines.structure_error
+        problems.append(Problem(where, at, f"not iCalendar: {why}"))
+        return []
+    try:
+        components = icalendar.Calendar.from_ical(text, multiple=True)
+    except Exception as exc:  # untrusted input: any parser failure is a problem, not a crash
+        message = (str(exc).split(": b'", 1)[0].splitlines() or [type(exc).__name__])[0]
+        line = lines.quoted_in(message)
+        problems.append(Problem(where, line, f"not iCalendar: {clean(message)}"))
+        return []
+    if not components:
+        problems.append(Problem(where, None, "not iCalendar: no BEGIN:VCALENDAR in the file"))
+    tops: list[Block | None] = list(lines.top)
+    if len(tops) != len(components):
+        tops = [None] * len(components)
+    events: list[_Event] = []
+    for block, component in zip(tops, components, strict=True):
+        if component.name != "VCALENDAR":
+            outside = f"BEGIN:{clean(component.name, 40)} outside a VCALENDAR; skipped"
+            problems.append(Problem(where, block.begin if block else None, outside))
+            continue
+        converted = _standard(where, component, block, lines, problems)
+        if converted is not None:
+            events.extend(_pair(component, converted, block))
+    return events
+
+
+def _standard(
+    where: str, calendar: Any, block: Block | None, lines: EventLines, problems: list[Problem]
+) -> Any:
+    """The calendar with its X-WR-TIMEZONE applied (Google's way of saying which zone
+    its floating and UTC times mean), or None if that zone is unknown."""
+    import x_wr_timezone
+
+    try:
+        return x_wr_timezone.to_standard(calendar)
+    except Exception:  # ZoneInfo refuses the name: a bad zone, or a path
+        zone = clean(str(calendar.get("X-WR-TIMEZONE", "")), 60)
+        line = block.line("X-WR-TIMEZONE") if block else None
+        message = f"unknown X-WR-TIMEZONE '{zone}'; this calendar's events skipped"
+        problems.append(Problem(where, line, message))
+        return None
+
+
+def _pair(calendar: Any, converted: Any, block: Block | None) -> Iterator[_Event]:
+    originals = calendar.walk("VEVENT")
+    blocks = _event_blocks(block) if block is not None else []
+    if len(blocks) != len(originals):
+        blocks = []  # the text and the parser disagree: no lines rather than wrong ones
+    method = str(calendar.get("METHOD", "")).upper()
+    for index, (original, conv) in enumerate(zip(originals, converted.walk("VEVENT"), strict=True)):
+        yield _Event(original, conv, blocks[index] if blocks else None, method)
+
+
+def _event_blocks(block: Block) -> list[Block]:
+    found: list[Block] = []
+    for child in block.children:
+        if child.name == "VEVENT":
+            found.append(child)
+        found.extend(_event_blocks(child))
+    return found
+
+
+def _line(event: _Event, prop: str) -> int | None:
+    if event.block is None:
+        return None
+    if prop == "BEGIN":
+        return event.block.begin
+    return event.block.line(prop) or event.block.begin
+
+
+def _checked(where: str, events: list[_Event], problems: list[Problem]) -> dict[str, list[_Event]]:
+    """The events of each UID that can be scheduled; a bad event skips its UID."""
+    good: dict[str, list[_Event]] = {}
+    bad: set[str] = set()
+    for event in events:
+        uid = event.original.get("UID")
+        if uid is None or isinstance(uid, list):
+            message = "event without UID skipped" if uid is None else "UID given twice; skipped"
+            problems.append(Problem(where, _line(event, "BEGIN"), message))
             continue
         uid = str(uid)
+        if event.method in _ABOUT_AN_EVENT and "DTSTART" not in event.original:
+            continue  # an iTIP reply or cancellation names no time: nothing to schedule
         try:
-            reason = _event_problem(event)
+            reason = event_problem(event.original)
         except Exception as exc:  # untrusted input: report the event, keep the rest
-            reason = ("UID", f"unreadable event ({exc}); skipped")
+            reason = ("BEGIN", f"unreadable event ({clean(str(exc))}); skipped")
         if reason is not None:
-            prop, message = reason
-            problems.append(Problem(where, lines.of_event(uid, prop), message))
-            bad_uids.add(uid)
+            problems.append(Problem(where, _line(event, reason[0]), reason[1]))
+            bad.add(uid)
             continue
-        if "RECURRENCE-ID" not in event:
-            masters[uid] = event
-        else:
-            _note_move(event, uid, moves)
+        good.setdefault(uid, []).append(event)
+    return {uid: found for uid, found in good.items() if uid not in bad}
 
-    uids = {str(e.get("UID")) for e in calendar.walk("VEVENT") if e.get("UID") is not None}
-    good = uids - bad_uids  # (the library gives a UID-less event a random one: not ours)
+
+def _build(where: str, good: dict[str, list[_Event]], out: ParsedFile) -> None:
+    """The series of each good UID, its master, its lines and what it costs."""
+    import recurring_ical_events
+
+    for uid, events in good.items():
+        master = _master(events)
+        line = _line(master or events[0], "RRULE")
+        if line is not None:
+            out.lines[uid] = line
+        if master is not None:
+            out.masters[uid] = master.original
+            if master.block is not None:
+                out.blocks[uid] = master.block
+            out.costs[uid] = rule_costs(master.converted)
+        for event in events:
+            _note_move(event.converted, uid, out.moves)
+        try:
+            out.series.extend(recurring_ical_events.of(_only(events)).series)
+        except Exception as exc:  # the library's errors vary; the message is all we keep
+            message = f"bad recurrence rule: {clean(str(exc))}; event skipped"
+            out.problems.append(Problem(where, line, message))
+
+
+def _master(events: list[_Event]) -> _Event | None:
+    """The event without RECURRENCE-ID of the highest SEQUENCE (the first on a tie):
+    the one recurring-ical-events expands."""
+    best: _Event | None = None
+    for event in events:
+        if "RECURRENCE-ID" in event.converted:
+            continue
+        if best is None or _sequence(event) > _sequence(best):
+            best = event
+    return best
+
+
+def _sequence(event: _Event) -> int:
     try:
-        query = recurring_ical_events.of(calendar, skip_bad_series=True)
-        series = [s for s in query.series if str(s.uid) in good]
-    except Exception:  # an error the library does not skip: build series one by one
-        series = []
-        for uid in sorted(good):
-            with contextlib.suppress(Exception):
-                series.extend(recurring_ical_events.of(_only(calendar, uid)).series)
-    kept = {str(s.uid) for s in series}
-    for uid in sorted(uids - kept - bad_uids):
-        problems.append(Problem(where, lines.of_event(uid, "RRULE"), _series_error(calendar, uid)))
-    return ParsedFile(series, masters, problems, moves)
+        return int(event.converted.get("SEQUENCE", -1))
+    except (TypeError, ValueError):
+        return -1
 
 
 def _note_move(event: Any, uid: str, moves: dict[tuple[str, str], Any]) -> None:
-    rid = event["RECURRENCE-ID"]
-    if str(rid.params.get("RANGE", "")).upper() != "THISANDFUTURE":
+    rid = event.get("RECURRENCE-ID")
+    if rid is None or str(rid.params.get("RANGE", "")).upper() != "THISANDFUTURE":
         return
     with contextlib.suppress(TypeError, AttributeError, KeyError):
         moves[(uid, rid.to_ical().decode())] = event["DTSTART"].dt - rid.dt
 
 
-def _only(calendar: Any, uid: str) -> Any:
-    """A copy of `calendar` holding only the events of `uid`."""
+def _only(events: list[_Event]) -> Any:
+    """A calendar holding these (converted) events only."""
     import icalendar
 
     mini = icalendar.Calendar()
-    for name, value in calendar.items():
-        mini[name] = value
-    for event in calendar.walk("VEVENT"):
-        if str(event.get("UID")) == uid:
-            mini.add_component(event)
+    for event in events:
+        mini.add_component(event.converted)
     return mini
 
 
-def _event_problem(event: Any) -> tuple[str, str] | None:
-    """(property, message) for an event that cannot be scheduled, else None."""
-    if "DTSTART" not in event:
-        return "UID", "event without DTSTART skipped"
-    for name, message in getattr(event, "errors", []) or []:
-        if str(name).upper() in (*_TIME_PROPS, "RRULE"):
-            return str(name).upper(), f"bad {name}: {message}"
-    for name in _TIME_PROPS:
-        values = event.get(name)
-        if values is None:
+# -- the libraries' own warnings --------------------------------------------------------
+
+
+@contextlib.contextmanager
+def library_warnings(where: str, problems: list[Problem]) -> Iterator[None]:
+    """Turn the calendar libraries' Python warnings into one-line problems of this file.
+
+    Silenced, as they carry no news: a "globally unique" TZID such as
+    `/freeassociation.sourceforge.net/Europe/Berlin` taken as the zone it ends with
+    (what libical, Evolution and Thunderbird mean by it), and deprecations inside the
+    libraries. A warning raised by other code meanwhile is passed on unchanged.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    for warning in caught:
+        name = warning.category.__name__
+        if name == "GloballyUniqueTZIDGuessed" or issubclass(warning.category, DeprecationWarning):
             continue
-        for value in values if isinstance(values, list) else [values]:
-            tzid = getattr(value, "params", {}).get("TZID")
-            if tzid and _is_naive(value):
-                return name, f"unknown TZID '{tzid}' in {name}; event skipped"
-    return None
+        if not _from_library(warning.filename):
+            warnings.warn_explicit(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
+            continue
+        problem = Problem(where, None, f"{name}: {clean(str(warning.message))}")
+        if problem not in problems:
+            problems.append(problem)
 
 
-def _is_naive(value: Any) -> bool:
-    dts = getattr(value, "dts", None)
-    items = [d.dt for d in dts] if dts is not None else [getattr(value, "dt", None)]
-    for item in items:
-        if isinstance(item, tuple):
-            item = item[0]
-        if getattr(item, "hour", None) is not None and getattr(item, "tzinfo", 1) is None:
-            return True
-    return False
-
-
-def _series_error(calendar: Any, uid: str) -> str:
-    """The message recurring_ical_events gives for one series it had to skip."""
-    import recurring_ical_events
-
-    try:
-        recurring_ical_events.of(_only(calendar, uid))
-    except Exception as exc:  # the library's errors vary; the message is all we keep
-        return f"bad recurrence rule: {exc}; event skipped"
-    return "event cannot be expanded; skipped"
-
-
-# -- runner check -------------------------------------------------------------------
+def _from_library(filename: str) -> bool:
+    parts = Path(filename).parts
+    return any(
+        p in ("icalendar", "recurring_ical_events", "dateutil", "x_wr_timezone.py") for p in parts
+    )

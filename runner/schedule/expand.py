@@ -19,6 +19,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from runner import keys
+from runner.calendars.lines import clean
+from runner.calendars.parse import ParsedFile, library_warnings
 from runner.clock import zone_name
 from runner.errors import Problem
 from runner.schedule.cache import CalendarFile, Calendars
@@ -39,6 +41,10 @@ _HORIZON_AFTER = timedelta(days=8)
 # minutely event is at most ~29,000; a FREQ=SECONDLY typo (over a million) would
 # stall every reader for minutes, the watch loop included.
 MAX_PER_SERIES = 50_000
+# dateutil steps through a rule from its DTSTART (about 300,000 steps a second here):
+# a series costing more than this to reach the window is refused before a step is
+# taken (a minutely rule from 69 days ago, a daily one from 270 years ago).
+MAX_STEPS = 100_000
 
 
 def occurrences_between(calendars: Calendars, start: datetime, end: datetime) -> list[Occurrence]:
@@ -80,34 +86,57 @@ def _expand(
     cfile: CalendarFile, calendars: Calendars, start: datetime, end: datetime
 ) -> list[Occurrence]:
     parsed = cfile.parsed()
-    zone = calendars.zone
-    lo, hi = start.astimezone(zone), end.astimezone(zone)
+    lo, hi = start.astimezone(calendars.zone), end.astimezone(calendars.zone)
     out: list[Occurrence] = []
     shared: dict[str, str] = {}  # one copy of each title, description and UID per file
-    for series in parsed.series:
-        items: list[Occurrence] = []
-        try:
-            for count, occurrence in enumerate(series.between(lo, hi)):
-                if count >= MAX_PER_SERIES:
-                    raise ValueError(f"more than {MAX_PER_SERIES} in {(hi - lo).days} days")
-                component = occurrence.as_component(False)
-                item = _occurrence(
-                    cfile, parsed.masters, component, calendars, shared, parsed.moves
-                )
-                if item is not None:
-                    items.append(item)
-        except Exception as exc:  # calendar data is untrusted: a bad series is skipped alone
-            message = f"event {series.uid!s} cannot be expanded ({exc}); skipped"
-            problem = Problem(str(cfile.path), None, message)
-            if problem not in parsed.problems:
-                parsed.problems.append(problem)
-            continue
-        out.extend(items)
+    where = str(cfile.path)
+    with library_warnings(where, parsed.problems):
+        for series in parsed.series:
+            uid = str(series.uid)
+            try:
+                _within_budget(parsed, uid, hi)
+                out.extend(_series_occurrences(cfile, calendars, parsed, series, lo, hi, shared))
+            except Exception as exc:  # calendar data is untrusted: a bad series is skipped alone
+                message = f"cannot be expanded ({clean(str(exc))}); event skipped"
+                problem = Problem(where, parsed.lines.get(uid), message)
+                if problem not in parsed.problems:
+                    parsed.problems.append(problem)
     # The parsed file is dropped once expanded: the horizon serves the next windows,
     # and a long-running watch loop should not hold every icalendar tree in memory.
     cfile.release()
     out.sort(key=Occurrence.sort_key)
     return out
+
+
+def _within_budget(parsed: ParsedFile, uid: str, end: datetime) -> None:
+    """Refuse a rule before dateutil steps through it: it steps from DTSTART, one
+    instance at a time, so INTERVAL=0 or a minutely rule from year 1 never ends."""
+    steps = sum(cost.steps_until(end.timestamp()) for cost in parsed.costs.get(uid, []))
+    if steps > MAX_STEPS:
+        raise ValueError(
+            f"its rule steps through {steps:,.0f} instances from DTSTART to reach"
+            f" {end:%Y-%m-%d}, more than {MAX_STEPS:,}: move DTSTART closer"
+        )
+
+
+def _series_occurrences(
+    cfile: CalendarFile,
+    calendars: Calendars,
+    parsed: ParsedFile,
+    series: Any,
+    lo: datetime,
+    hi: datetime,
+    shared: dict[str, str],
+) -> list[Occurrence]:
+    items: list[Occurrence] = []
+    for count, occurrence in enumerate(series.between(lo, hi)):
+        if count >= MAX_PER_SERIES:
+            raise ValueError(f"more than {MAX_PER_SERIES} in {(hi - lo).days} days")
+        component = occurrence.as_component(False)
+        item = _occurrence(cfile, parsed.masters, component, calendars, shared, parsed.moves)
+        if item is not None:
+            items.append(item)
+    return items
 
 
 def _text(component: Any, master: Any, name: str, shared: dict[str, str]) -> str:

@@ -1,0 +1,135 @@
+"""Where things are in an .ics file, for `path:line: message`, and safe message text.
+
+icalendar keeps no line numbers, so the text is read a second time here: physical
+lines as an editor counts them (CRLF, LF or CR), folded continuation lines joined to
+the line they continue, and every component's block (BEGIN … END) with the line of
+each of its own properties. The n-th VEVENT block is the n-th VEVENT that icalendar's
+`walk()` yields (both in document order), so a problem in an override is reported at
+the override's own lines, not its master's.
+
+Calendar text is untrusted: `clean()` makes any text one printable line (control
+characters escaped, NUL included, long text cut) before it reaches a message.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+_BREAK = re.compile(r"\r\n|\r|\n")
+_QUOTED = re.compile(r"'([^']*)'")
+
+
+def clean(text: str, limit: int = 120) -> str:
+    """`text` as one printable line: control and format characters escaped, cut."""
+    out: list[str] = []
+    for char in text:
+        if unicodedata.category(char)[0] == "C" or char in "\u2028\u2029":
+            code = ord(char)
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+        else:
+            out.append(char)
+    result = "".join(out)
+    return result if len(result) <= limit else result[: limit - 1] + "…"
+
+
+@dataclass
+class Block:
+    """One component's lines: its name, BEGIN and END line, and its own properties."""
+
+    name: str
+    begin: int  # 1-based line of BEGIN:<name>
+    end: int | None = None  # line of END:<name>; None while (or if never) closed
+    props: dict[str, list[int]] = field(default_factory=dict)
+    children: list[Block] = field(default_factory=list)
+
+    def line(self, prop: str) -> int | None:
+        """The first line of `prop` in this block (not in its sub-components)."""
+        found = self.props.get(prop.upper())
+        return found[0] if found else None
+
+    def value(self, prop: str, lines: EventLines) -> str | None:
+        found = self.props.get(prop.upper())
+        if not found:
+            return None
+        return lines.logical(found[0]).split(":", 1)[-1]
+
+
+class EventLines:
+    """The block structure of one .ics text, with physical line numbers."""
+
+    def __init__(self, text: str) -> None:
+        self.physical = _BREAK.split(text)
+        self._logical: dict[int, str] = {}  # first physical line → unfolded line
+        self.top: list[Block] = []  # top-level blocks (normally VCALENDARs)
+        self.structure_error: tuple[int, str] | None = None
+        self._parse()
+
+    def _unfolded(self) -> list[tuple[int, str]]:
+        out: list[tuple[int, str]] = []
+        for number, line in enumerate(self.physical, start=1):
+            if line[:1] in (" ", "\t") and out:
+                first, text = out[-1]
+                out[-1] = (first, text + line[1:])
+            elif line.strip():
+                out.append((number, line))
+        return out
+
+    def _parse(self) -> None:
+        stack: list[Block] = []
+        for number, line in self._unfolded():
+            self._logical[number] = line
+            name = re.split(r"[;:]", line, maxsplit=1)[0].strip().upper()
+            value = line.split(":", 1)[-1].strip().upper() if ":" in line else ""
+            if name == "BEGIN":
+                block = Block(value, number)
+                (stack[-1].children if stack else self.top).append(block)
+                stack.append(block)
+            elif name == "END":
+                if stack and stack[-1].name != value and value in (b.name for b in stack):
+                    break  # an inner block was left open: reported below
+                if not stack or stack[-1].name != value:
+                    self._error(number, f"END:{clean(value, 40)} without a matching BEGIN")
+                    return
+                stack.pop().end = number
+            elif stack:
+                stack[-1].props.setdefault(name, []).append(number)
+        if stack:
+            self._error(stack[-1].begin, f"BEGIN:{clean(stack[-1].name, 40)} is never closed")
+
+    def _error(self, line: int, message: str) -> None:
+        if self.structure_error is None:
+            self.structure_error = (line, message)
+
+    def logical(self, number: int) -> str:
+        return self._logical.get(number, "")
+
+    def events(self) -> list[Block]:
+        """Every VEVENT block, in document order (as icalendar's walk yields them)."""
+        found: list[Block] = []
+
+        def visit(blocks: list[Block]) -> None:
+            for block in blocks:
+                if block.name == "VEVENT":
+                    found.append(block)
+                visit(block.children)
+
+        visit(self.top)
+        return found
+
+    def first(self, predicate: object, start: int = 0) -> int | None:
+        """The first physical line from `start` (0-based) for which predicate holds."""
+        for index in range(start, len(self.physical)):
+            if callable(predicate) and predicate(self.physical[index]):
+                return index + 1
+        return None
+
+    def quoted_in(self, message: str) -> int | None:
+        """The line a parser's message quotes ('…'), if it quotes one."""
+        for fragment in _QUOTED.findall(message):
+            if fragment.strip():
+                found = self.first(lambda ln, f=fragment: ln.startswith(f))
+                if found is not None:
+                    return found
+        return None

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from runner.calendars.lines import clean
+from runner.calendars.lines import where as file_where
 from runner.errors import FileError, Problem, RunnerError
 from runner.home import Home
 from runner.keys import series_key
@@ -138,5 +140,7 @@ def _reference_problems(home: Home, cfile: CalendarFile) -> list[Problem]:
             line = block.line("DESCRIPTION") if block is not None else None
             # The series key, not the UID: calendar text is not echoed raw to a terminal.
             where = f"event {series_key(uid)}"
-            found.append(Problem(str(cfile.path), line, f"{where}: {exc.message}"))
+            found.append(
+                Problem(file_where(cfile.path), line, f"{where}: {clean(exc.message, 1000)}")
+            )
     return found

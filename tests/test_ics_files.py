@@ -227,6 +227,18 @@ def test_text_before_the_calendar_and_an_empty_file(home: Home) -> None:
     ]
 
 
+def test_hostile_shapes_nesting_and_file_names(home: Home) -> None:
+    deep = "BEGIN:X-NEST\n" * 5000 + "END:X-NEST\n" * 5000
+    path = write(home, calendar(deep + GOOD), "deep.ics")
+    assert [(p.line, p.message) for p in parse_file(path).problems] == [
+        (23, "not iCalendar: components nested more than 20 deep")
+    ]
+    named = write(home, calendar("END:VEVENT"), "evil\n\x1b[2J.ics")
+    (problem,) = check_home(home, now=utc(26)).problems[1:]
+    assert str(problem).isprintable() and "evil\\x0a\\x1b[2J.ics:4:" in str(problem)
+    assert problem.path != str(named)  # escaped, not the raw name
+
+
 def test_check_finds_what_expansion_refuses_with_the_line(home: Home) -> None:
     path = write(
         home,

@@ -19,6 +19,13 @@ from dataclasses import dataclass, field
 
 _BREAK = re.compile(r"\r\n|\r|\n")
 _QUOTED = re.compile(r"'([^']*)'")
+# VCALENDAR > VEVENT > VALARM is three; deeper is hostile (and would recurse deeply).
+MAX_DEPTH = 20
+
+
+def where(path: object) -> str:
+    """A file's path for a problem: a file name can hold control characters too."""
+    return clean(str(path), 4096)
 
 
 def clean(text: str, limit: int = 120) -> str:
@@ -49,12 +56,6 @@ class Block:
         found = self.props.get(prop.upper())
         return found[0] if found else None
 
-    def value(self, prop: str, lines: EventLines) -> str | None:
-        found = self.props.get(prop.upper())
-        if not found:
-            return None
-        return lines.logical(found[0]).split(":", 1)[-1]
-
 
 class EventLines:
     """The block structure of one .ics text, with physical line numbers."""
@@ -83,6 +84,9 @@ class EventLines:
             name = re.split(r"[;:]", line, maxsplit=1)[0].strip().upper()
             value = line.split(":", 1)[-1].strip().upper() if ":" in line else ""
             if name == "BEGIN":
+                if len(stack) >= MAX_DEPTH:
+                    self._error(number, f"components nested more than {MAX_DEPTH} deep")
+                    return
                 block = Block(value, number)
                 (stack[-1].children if stack else self.top).append(block)
                 stack.append(block)
@@ -104,19 +108,6 @@ class EventLines:
 
     def logical(self, number: int) -> str:
         return self._logical.get(number, "")
-
-    def events(self) -> list[Block]:
-        """Every VEVENT block, in document order (as icalendar's walk yields them)."""
-        found: list[Block] = []
-
-        def visit(blocks: list[Block]) -> None:
-            for block in blocks:
-                if block.name == "VEVENT":
-                    found.append(block)
-                visit(block.children)
-
-        visit(self.top)
-        return found
 
     def first(self, predicate: object, start: int = 0) -> int | None:
         """The first physical line from `start` (0-based) for which predicate holds."""

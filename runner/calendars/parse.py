@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.calendars.lines import Block, EventLines, clean
+from runner.calendars.lines import where as file_where
 from runner.calendars.rules import RuleCost, event_problem, rule_costs
 from runner.errors import Problem
 
@@ -70,7 +71,7 @@ _ABOUT_AN_EVENT = ("REPLY", "CANCEL", "REFRESH", "DECLINECOUNTER")
 
 def parse_file(path: Path) -> ParsedFile:
     """Parse one .ics (one or several VCALENDARs); bad content becomes problems."""
-    where = clean(str(path), 4096)
+    where = file_where(path)
     out = ParsedFile([], {}, [])
     text = _read(path, where, out.problems)
     if text is None:
@@ -207,7 +208,8 @@ def _build(where: str, good: dict[str, list[_Event]], out: ParsedFile) -> None:
             out.masters[uid] = master.original
             if master.block is not None:
                 out.blocks[uid] = master.block
-            out.costs[uid] = rule_costs(master.converted)
+        # Overrides may carry rules of their own (RANGE=THISANDFUTURE): they cost too.
+        out.costs[uid] = [cost for e in events for cost in rule_costs(e.converted)]
         for event in events:
             _note_move(event.converted, uid, out.moves)
         try:

@@ -20,6 +20,7 @@ from typing import Any
 
 from runner import keys
 from runner.calendars.lines import clean
+from runner.calendars.lines import where as file_where
 from runner.calendars.parse import ParsedFile, library_warnings
 from runner.clock import zone_name
 from runner.errors import Problem
@@ -89,7 +90,7 @@ def _expand(
     lo, hi = start.astimezone(calendars.zone), end.astimezone(calendars.zone)
     out: list[Occurrence] = []
     shared: dict[str, str] = {}  # one copy of each title, description and UID per file
-    where = str(cfile.path)
+    where = file_where(cfile.path)
     with library_warnings(where, parsed.problems):
         for series in parsed.series:
             uid = str(series.uid)

@@ -9,6 +9,7 @@ libical-style iTIP stream (several VCALENDARs in one file, RFC 5545 section 3.4)
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 import warnings
@@ -22,6 +23,7 @@ from typing import Any
 import pytest
 
 from runner.brain.offline import OfflineBrain
+from runner.calendars.folders import list_ics
 from runner.calendars.parse import library_warnings, parse_file
 from runner.check import check_home
 from runner.clock import FakeClock
@@ -141,6 +143,27 @@ def test_each_calendar_of_a_stream_keeps_its_own_x_wr_timezone(home: Home) -> No
         ("11-26 00:00", "20261126T000000Z", "tokyo"),
         ("11-26 09:00", "20261126T090000", "local"),  # floating: the local zone (UTC)
     ]
+
+
+def test_a_cache_from_before_several_calendars_a_file_is_not_served(home: Home) -> None:
+    folder = copy_fixtures(home, "stream.ics")
+    ((path, signature),) = list_ics(folder)
+    stale = {  # what the version-2 parser cached for this very file: rejected whole
+        "version": 2,
+        "zone": "UTC",
+        "files": {
+            str(path): {
+                "sig": list(signature),
+                "problems": [[None, "not iCalendar: Found multiple components"]],
+                "expansion": {"at": "09:00 UTC", "start": 0, "end": 2e10, "events": [], "rows": []},
+            }
+        },
+    }
+    cache = home.state / "cache" / "calendars.json"
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text(json.dumps(stale), encoding="utf-8")
+    shown = upcoming(home, Settings(), utc(26), 1)
+    assert ([row.title for row in shown.rows], shown.problems) == (["Release review (moved)"], ())
 
 
 def test_runner_check_and_next_are_clean_on_exporter_files(home: Home) -> None:

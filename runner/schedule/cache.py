@@ -28,7 +28,9 @@ from runner.schedule.scheduled import CALENDAR, has_schedule_key, parse_schedule
 from runner.schedule.stored import encode_expansion
 from runner.settings import Settings
 
-CACHE_VERSION = 2  # 2: events carry their series key (scheduled tasks)
+# 2: events carry their series key (scheduled tasks); 3: several VCALENDARs a file,
+# problems at their own lines (a version-2 cache rejected such files whole).
+CACHE_VERSION = 3
 
 
 class CalendarFile:

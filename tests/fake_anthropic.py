@@ -74,6 +74,11 @@ class Reply:
     input_tokens: int | None = None  # for count_tokens replies
     error_mid_stream: str | None = None  # an SSE `error` event of this type after chunk 1
     tool_calls: list[ToolCall] = field(default_factory=list)
+    # Faults: `raw_body` is sent as is with HTTP 200 (garbage instead of JSON or SSE);
+    # `cut_after` closes a stream after that many text deltas, without message_stop.
+    raw_body: bytes | None = None
+    raw_content_type: str = "application/json"
+    cut_after: int | None = None
 
     def error_body(self) -> dict[str, Any]:
         kind = ERROR_TYPES.get(self.status, "api_error")
@@ -206,7 +211,9 @@ class FakeAnthropic:
                 if reply.delay and fake._released.wait(reply.delay):
                     return  # shutting down
                 try:
-                    if reply.status != 200:
+                    if reply.raw_body is not None:
+                        self._raw(reply)
+                    elif reply.status != 200:
                         headers = {"retry-after-ms": "1", **reply.headers}
                         self._json(reply.status, reply.error_body(), headers)
                     elif path.endswith("/count_tokens"):
@@ -233,6 +240,15 @@ class FakeAnthropic:
                     self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(data)
+
+            def _raw(self, reply: Reply) -> None:
+                assert reply.raw_body is not None
+                self.send_response(200)
+                self.send_header("content-type", reply.raw_content_type)
+                self.send_header("content-length", str(len(reply.raw_body)))
+                self.send_header("request-id", f"req_fake_{fake._served}")
+                self.end_headers()
+                self.wfile.write(reply.raw_body)
 
             def _event(self, name: str, data: dict[str, Any]) -> None:
                 self.wfile.write(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode())
@@ -294,6 +310,8 @@ class FakeAnthropic:
                         # Hold the rest until the test opens the gate (or shutdown).
                         while not reply.gate.wait(0.05) and not fake._released.is_set():
                             pass
+                    if reply.cut_after is not None and n + 1 >= reply.cut_after:
+                        return False  # the connection closes: no message_stop
                     if n == 0 and reply.error_mid_stream:
                         error = {"type": reply.error_mid_stream, "message": "mid-stream failure"}
                         self._event("error", {"type": "error", "error": error})

@@ -40,6 +40,10 @@ log = logging.getLogger("runner.brain")
 SDK_LOGGER = "anthropic._base_client"  # logs "Retrying request to %s in %f seconds" at INFO
 RETRY_PREFIX = "Retrying request"
 
+# What the SDK raises on a body it cannot parse (garbage instead of JSON or SSE): a
+# retryable failure of the attempt, never a traceback.
+UNREADABLE = (ValueError, KeyError, TypeError, AttributeError, AssertionError)
+
 # 4xx statuses that the SDK retries; every other client error is final.
 RETRIED_CLIENT_STATUSES = {408, 409, 429}
 
@@ -175,17 +179,46 @@ class AnthropicBrain:
                 system=system or anthropic.omit,
                 messages=messages,
             ) as stream:
-                for chunk in stream.text_stream:
-                    if on_text is not None and chunk:
-                        on_text(chunk)
-                message = stream.get_final_message()
+                message = self._read_stream(stream, on_text)
         except (anthropic.AnthropicError, httpx2.HTTPError) as exc:
             raise self.error(exc, request.model) from None
+        except UNREADABLE as exc:
+            raise self.unreadable(exc) from None
         return BrainReply(
             text=text_of(message),
             model=str(message.model or request.model),
             usage=usage_of(message),
             stop_reason=message.stop_reason,
+        )
+
+    def _read_stream(self, stream: Any, on_text: TextSink | None) -> Any:
+        """The final message, only if the stream really ended.
+
+        A stream that closes without `message_stop` is a cut-off answer, not a
+        completed one: its partial text must not be recorded as a success, so it is
+        a retryable failure. A body with no `message_start` is not an answer at all.
+        """
+        started = stopped = False
+        for event in stream:
+            if event.type == "message_start":
+                started = True
+            elif event.type == "text" and on_text is not None and event.text:
+                on_text(event.text)
+            elif event.type == "message_stop":
+                stopped = True
+        if not started:
+            raise BrainError(f"the API at {self.base_url} sent a reply that is not an answer")
+        if not stopped:
+            raise BrainError(
+                f"the answer broke off before its end (the stream from {self.base_url} "
+                "closed without message_stop)"
+            )
+        return stream.get_final_message()
+
+    def unreadable(self, exc: Exception) -> BrainError:
+        """A body the SDK cannot parse (not JSON, not UTF-8, not a Messages answer)."""
+        return BrainError(
+            f"the API at {self.base_url} sent a reply that cannot be read ({type(exc).__name__})"
         )
 
     def count_tokens(self, request: BrainRequest) -> int:
@@ -201,6 +234,8 @@ class AnthropicBrain:
             )
         except (anthropic.AnthropicError, httpx2.HTTPError) as exc:
             raise self.error(exc, request.model) from None
+        except UNREADABLE as exc:
+            raise self.unreadable(exc) from None
         return int(counted.input_tokens)
 
     def summarize(self, request: SummaryRequest) -> BrainReply:
@@ -218,6 +253,8 @@ class AnthropicBrain:
             )
         except (anthropic.AnthropicError, httpx2.HTTPError) as exc:
             raise self.error(exc, request.model) from None
+        except UNREADABLE as exc:
+            raise self.unreadable(exc) from None
         text = text_of(message)
         if not text.strip():
             raise BrainError(f"the summary came back empty (stop reason: {message.stop_reason})")

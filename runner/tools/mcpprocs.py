@@ -38,7 +38,7 @@ def stop_orphans() -> int:
 
 def _kill_where(wanted: Callable[[str], bool]) -> int:
     killed = 0
-    for pid, marker in _marked():
+    for pid, marker in marked():
         if wanted(marker):
             try:
                 os.kill(pid, signal.SIGKILL)
@@ -48,7 +48,7 @@ def _kill_where(wanted: Callable[[str], bool]) -> int:
     return killed
 
 
-def _marked() -> Iterator[tuple[int, str]]:
+def marked() -> Iterator[tuple[int, str]]:
     """(pid, marker) of each readable process that carries a marker."""
     prefix = f"{MARKER_ENV}=".encode()
     try:

@@ -23,9 +23,10 @@ fmt: _venv
     {{venv}}/bin/ruff format runner tests bench
     {{venv}}/bin/ruff check --fix runner tests bench
 
-# Regenerate docs/reference.md from the CLI's own help (a test fails when it drifts).
+# Regenerate docs/reference.md and runner/schemas/ (tests fail when they drift).
 docs: _venv
     {{py}} -m runner.cli.reference > docs/reference.md
+    {{py}} -m runner.schema
 
 # Benchmarks: scripts that print figures.
 bench: _venv

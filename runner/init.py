@@ -7,13 +7,22 @@ from pathlib import Path
 
 from runner.fsutil import atomic_write
 from runner.home import Home
+from runner.schema import SCHEMA_FILES, shipped
 from runner.settings import settings_template
 
-EXAMPLE_TASK = """\
+SCHEMAS = ".schemas"  # the JSON Schemas, copied in so editors find them in the repo
+# yaml-language-server resolves a relative $schema path from the file that names it.
+SETTINGS_MODELINE = f"# yaml-language-server: $schema={SCHEMAS}/runner.schema.json\n"
+TASK_MODELINE = f"# yaml-language-server: $schema=../{SCHEMAS}/task.schema.json\n"
+
+EXAMPLE_TASK = (
+    TASK_MODELINE
+    + """\
 title: Hello
 instructions: |
   Say hello, and tell me what you remember from our earlier runs.
 """
+)
 
 GITIGNORE = """\
 # machine-local runtime state (locks, claims, sync tokens, caches)
@@ -39,9 +48,10 @@ def init_home(home: Home) -> InitResult:
             folder.mkdir(parents=True)
             created.append(folder.name + "/")
     files = {
-        home.settings_file: settings_template(),
+        home.settings_file: SETTINGS_MODELINE + settings_template(),
         home.root / ".gitignore": GITIGNORE,
         home.tasks / "hello.yaml": EXAMPLE_TASK,
+        **{home.root / SCHEMAS / name: shipped(name) for name in SCHEMA_FILES},
     }
     for path, text in files.items():
         name = str(path.relative_to(home.root))

@@ -35,7 +35,7 @@ def test_kill_mid_execution_then_next_command_recovers(home: Home) -> None:
     assert json.loads(again.stdout)["status"] == "completed"
     assert len(all_records(home, "hello")) == 3
     text = (home.tasks / "hello.yaml").read_text()
-    assert text.startswith("title: Hello\n") and "status: completed" in text
+    assert "\ntitle: Hello\n" in text and "status: completed" in text
 
 
 def test_kill_between_record_and_state_is_not_doubled(home: Home) -> None:

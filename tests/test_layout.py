@@ -32,6 +32,7 @@ LAYERS = {
     "init": 7,
     "listing": 7,
     "service": 7,
+    "schema": 7,
     "cli": 8,
     "__main__": 9,
 }

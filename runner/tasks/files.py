@@ -26,15 +26,17 @@ from runner.fsutil import atomic_write
 from runner.home import Home
 from runner.schedule.scheduled import Schedule, ScheduleError, parse_schedule
 from runner.tasks.delivery import Delivery, parse_delivery
+from runner.tasks.fields import TASK_FIELDS, keys_of
 from runner.tasks.marker import MARKER as MARKER
 from runner.tasks.marker import STATE_KEYS, check_round_trip
 from runner.tasks.marker import split_text as split_text
 from runner.yamlload import Mapping, load_mapping
 
-USER_KEYS = ("title", "instructions", "model", "system", "max_tokens", "key", "schedule")
-DELIVERY_KEYS = ("output", "notify", "notify_on")
-EVENT_KEYS = ("source", "calendar", "caldav_uid", "occurrence", "recurrence_id")
-ALL_KEYS = frozenset(USER_KEYS + DELIVERY_KEYS + EVENT_KEYS + STATE_KEYS)
+# A new task key is declared in tasks/fields.py (TASK_FIELDS, with its schema).
+USER_KEYS = keys_of("user")
+DELIVERY_KEYS = keys_of("delivery")
+EVENT_KEYS = keys_of("event")
+ALL_KEYS = frozenset(TASK_FIELDS)
 
 
 class TaskStatus(StrEnum):

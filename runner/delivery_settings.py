@@ -196,6 +196,9 @@ class Targets:
     def show(self, value: Any) -> str:
         return "{}" if not value else ""
 
+    def json_schema(self) -> dict[str, Any]:
+        return {"type": ["object", "null"], "additionalProperties": _source_schema()}
+
 
 @dataclass(frozen=True)
 class TargetNames:
@@ -212,6 +215,10 @@ class TargetNames:
     def show(self, value: Any) -> str:
         return "[" + ", ".join(value) + "]"
 
+    def json_schema(self) -> dict[str, Any]:
+        name = {"type": "string", "minLength": 1}
+        return {"anyOf": [name, {"type": ["array", "null"], "items": name}]}
+
 
 @dataclass(frozen=True)
 class Heartbeat:
@@ -222,3 +229,25 @@ class Heartbeat:
 
     def show(self, value: Any) -> str:
         return ""
+
+    def json_schema(self) -> dict[str, Any]:
+        schema = _source_schema()
+        schema["properties"]["every"] = schema["properties"]["timeout"]
+        schema["type"] = ["object", "null"]
+        return schema
+
+
+def _source_schema() -> dict[str, Any]:
+    """A target's (or the heartbeat's) keys, for the JSON Schema: exactly one source."""
+    duration = {"type": "string", "pattern": r"^\s*(\d+(\.\d+)?\s*[smhd]\s*)+$"}
+    return {
+        "type": "object",
+        "properties": {
+            "url": {"type": "string", "pattern": "://"},
+            "url_env": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
+            "url_cmd": {"type": "string", "minLength": 1},
+            "timeout": duration,
+        },
+        "additionalProperties": False,
+        "oneOf": [{"required": [key]} for key in ("url", "url_env", "url_cmd")],
+    }

@@ -80,7 +80,11 @@ def _table(table: type[Any]) -> dict[str, Any]:
 
 
 def _kind(kind: Any) -> dict[str, Any]:
-    """One setting kind as JSON Schema; an unknown kind allows anything (check decides)."""
+    """One setting kind as JSON Schema; a kind may say its own (`json_schema()`), and
+    one that does not allows anything (check decides)."""
+    own = getattr(kind, "json_schema", None)
+    if callable(own):
+        return dict(own())
     if isinstance(kind, Integer):
         return {"type": "integer", "minimum": kind.minimum}
     if isinstance(kind, Duration):

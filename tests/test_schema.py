@@ -83,6 +83,9 @@ SETTINGS_ERRORS = [
     "calendars:\n  - url: https://x.example/\n",
     "calendars:\n  - name: ../up\n",
     "sync_everyy: 5m\n",
+    "notify:\n  phone: {url_env: NTFY_URL, url: 'json://x'}\n",
+    "notify:\n  phone: {address: x}\n",
+    "heartbeat: {every: 5m}\n",
 ]
 
 TASK_ERRORS = [
@@ -97,6 +100,8 @@ TASK_ERRORS = [
     "instructions: x\nschedule: {rrule: FREQ=DAILY, at: '09:00'}\n",
     "instructions: x\nschedule: {rrule: FREQ=DAILY, at: '09:00', tz: UTC, every: 2}\n",
     "instructions: x\nsource: email\n",
+    "instructions: x\noutput: /etc/passwd\n",
+    "instructions: x\nnotify_on: [sometimes]\n",
 ]
 
 

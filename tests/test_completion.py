@@ -96,3 +96,11 @@ def test_the_bash_script_completes_in_a_real_bash(home: Home, tmp_path: Path) ->
         timeout=60,
     )
     assert result.stdout.split() == ["hello", "standup-1a2b3c4d"], result.stderr
+
+
+def test_notify_completes_target_names(home: Home) -> None:
+    home.settings_file.write_text(
+        "notify:\n  phone: {url_env: NTFY_URL}\n  desk: {url: 'json://127.0.0.1:9/'}\n",
+        encoding="utf-8",
+    )
+    assert complete(home, ["--home", str(home.root), "notify", ""]) == ["desk", "phone"]

@@ -4,13 +4,14 @@ import sys
 
 import click
 
+from runner.cli.complete import complete_target
 from runner.cli.context import Context, pass_ctx
 from runner.cli.render import emit_json, notice
 from runner.deliver.notify import send_test
 
 
 @click.command("notify")
-@click.argument("target")
+@click.argument("target", shell_complete=complete_target)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 @pass_ctx
 def command(ctx: Context, target: str, as_json: bool) -> None:

@@ -325,11 +325,10 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture
-def http_echo() -> Iterator[str]:
+def _serve(flag: str) -> Iterator[int]:
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, str(SERVERS / "echo_server.py"), "--http", str(port)],
+        [sys.executable, str(SERVERS / "echo_server.py"), flag, str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -341,10 +340,30 @@ def http_echo() -> Iterator[str]:
                 break
             except OSError:
                 time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}/mcp"
+        yield port
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+@pytest.fixture
+def http_echo() -> Iterator[str]:
+    for port in _serve("--http"):
+        yield f"http://127.0.0.1:{port}/mcp"
+
+
+@pytest.fixture
+def sse_echo() -> Iterator[str]:
+    for port in _serve("--sse"):
+        yield f"http://127.0.0.1:{port}/sse"
+
+
+def test_an_sse_server(home: Home, sse_echo: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MCP_TEST_BEARER", "tok-456")
+    headers = {"Authorization": "Bearer ${MCP_TEST_BEARER}"}
+    configure(home, old={"type": "sse", "url": sse_echo, "headers": headers})
+    with open_mcp(home, ["old"], timeout=30) as tools:
+        assert tools.call("mcp__old__echo", {"text": "over sse"}).text == "over sse"
 
 
 def test_an_http_server_with_headers_from_the_environment(

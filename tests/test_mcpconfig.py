@@ -109,9 +109,9 @@ def test_expand_takes_values_and_defaults_from_the_environment() -> None:
             "server 'git': unknown key 'cwd'",
         ),
         (
-            '{"mcpServers": {"r": {\n"type": "sse", "url": "http://x"}}}',
+            '{"mcpServers": {"r": {\n"type": "websocket", "url": "http://x"}}}',
             2,
-            "server 'r': type must be 'stdio' or 'http'",
+            "server 'r': type must be 'stdio', 'http' or 'sse'",
         ),
         ('{"mcpServers": {"r": {"type": "http",\n"url": "ftp://x"}}}', 2, "must start with http"),
         (

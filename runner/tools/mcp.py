@@ -247,6 +247,11 @@ class _Link:
 
     def _transport(self, stack: AsyncExitStack) -> Any:
         server = self.server
+        if isinstance(server, HttpServer) and server.transport == "sse":
+            from mcp.client.sse import sse_client
+
+            headers = dict(server.headers)
+            return sse_client(server.url, headers, self.timeout, self.call_timeout)
         if isinstance(server, HttpServer):
             import httpx2
             from mcp.client.streamable_http import streamable_http_client

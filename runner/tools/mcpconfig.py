@@ -3,6 +3,8 @@
     {"mcpServers": {"git":    {"command": "uvx", "args": ["mcp-server-git"], "env": {...}},
                     "remote": {"type": "http", "url": "https://...", "headers": {...}}}}
 
+(`type: "sse"` is the older HTTP transport; Claude Code's files may have it.)
+
 Loading is strict (unknown keys, wrong types and duplicate names are errors naming the
 file and line) and never imports the `mcp` SDK, so `runner check` stays light.
 `${VAR}` and `${VAR:-default}` in command, args, env, url and headers are expanded
@@ -53,6 +55,7 @@ class HttpServer:
     url: str
     headers: Mapping[str, str] = field(default_factory=dict)
     line: int | None = None
+    transport: str = "http"  # http (streamable HTTP) or sse (the older SSE transport)
 
 
 McpServer = StdioServer | HttpServer
@@ -173,20 +176,21 @@ def _server(where: _Where, name: str, entry: Any) -> McpServer:
     if not isinstance(entry, dict):
         raise where.error(at, f"server '{name}' must be an object")
     kind = entry.get("type", "stdio")
-    if kind not in ("stdio", "http"):
-        raise where.error((*at, "type"), f"server '{name}': type must be 'stdio' or 'http'")
+    if kind not in ("stdio", "http", "sse"):
+        message = f"server '{name}': type must be 'stdio', 'http' or 'sse'"
+        raise where.error((*at, "type"), message)
     allowed = _STDIO_KEYS if kind == "stdio" else _HTTP_KEYS
     for key in entry:
         if key not in allowed:
             expected = ", ".join(sorted(allowed))
             raise where.error((*at, key), f"server '{name}': unknown key '{key}' ({expected})")
     line = where.lines.get(at)
-    if kind == "http":
+    if kind != "stdio":
         url = _string(where, (*at, "url"), entry.get("url"), f"server '{name}': 'url'")
         if not re.match(r"https?://", url):
             raise where.error((*at, "url"), f"server '{name}': 'url' must start with http(s)://")
         headers = _strings(where, (*at, "headers"), entry.get("headers", {}), name)
-        return HttpServer(name, url, headers, line)
+        return HttpServer(name, url, headers, line, kind)
     command = _string(where, (*at, "command"), entry.get("command"), f"server '{name}': 'command'")
     args = entry.get("args", [])
     if not isinstance(args, list):

@@ -1,8 +1,9 @@
 """A small MCP server for the tests, written with the SDK's server side (MCPServer,
-mcp 2's name for FastMCP). stdio by default; `--http PORT` serves streamable HTTP on
-127.0.0.1. `--pidfile PATH` writes its pid first, so a test can check it is gone.
-`--noise` writes a line that is not JSON-RPC to stdout before serving; `--child`
-starts a child process that lingers (its pid is the pidfile's second line)."""
+mcp 2's name for FastMCP). stdio by default; `--http PORT` serves streamable HTTP and
+`--sse PORT` the older SSE transport, on 127.0.0.1. `--pidfile PATH` writes its pid
+first, so a test can check it is gone. `--noise` writes a line that is not JSON-RPC
+to stdout before serving; `--child` starts a child process that lingers (its pid is
+the pidfile's second line)."""
 
 from __future__ import annotations
 
@@ -87,6 +88,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--pidfile")
     parser.add_argument("--http", type=int)
+    parser.add_argument("--sse", type=int)
     parser.add_argument("--noise", action="store_true", help="a line that is not JSON first")
     parser.add_argument("--child", action="store_true", help="start a child that lingers")
     args = parser.parse_args()
@@ -100,6 +102,8 @@ def main() -> None:
         Path(args.pidfile).write_text("\n".join(map(str, pids)))
     if args.http:
         app.run("streamable-http", host="127.0.0.1", port=args.http)
+    elif args.sse:
+        app.run("sse", host="127.0.0.1", port=args.sse)
     else:
         app.run()
 

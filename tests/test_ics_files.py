@@ -222,6 +222,31 @@ HOSTILE = {
         4,
         "unknown X-WR-TIMEZONE '../../etc/\\x07passwd'; this calendar's events skipped",
     ),
+    "sequence twice": (
+        "BEGIN:VEVENT\nUID:a\nDTSTART:20261126T090000Z\nSEQUENCE:1\nSEQUENCE:2\nEND:VEVENT",
+        7,
+        "SEQUENCE given 2 times (once allowed); event skipped",
+    ),
+    "a sequence that is no number": (
+        "BEGIN:VEVENT\nUID:a\nDTSTART:20261126T090000Z\nSEQUENCE:abc\nEND:VEVENT",
+        7,
+        "bad SEQUENCE: Expected int, got: abc; event skipped",
+    ),
+    "duration twice": (
+        "BEGIN:VEVENT\nUID:a\nDTSTART:20261126T090000Z\nDURATION:PT1H\nDURATION:PT2H\nEND:VEVENT",
+        7,
+        "DURATION given 2 times (once allowed); event skipped",
+    ),
+    "a zone with two names": (
+        "BEGIN:VTIMEZONE\nTZID:Europe/Berlin\nTZID:Europe/Paris\nEND:VTIMEZONE\n" + GOOD,
+        6,
+        "not iCalendar: VTIMEZONE with TZID given 2 times",
+    ),
+    "a calendar with two zones": (
+        "X-WR-TIMEZONE:Europe/Berlin\nX-WR-TIMEZONE:UTC\n" + GOOD,
+        4,
+        "X-WR-TIMEZONE given 2 times; this calendar's events skipped",
+    ),
 }
 
 

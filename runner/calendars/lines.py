@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 _BREAK = re.compile(r"\r\n|\r|\n")
@@ -108,6 +109,14 @@ class EventLines:
 
     def logical(self, number: int) -> str:
         return self._logical.get(number, "")
+
+    def blocks(self) -> Iterator[Block]:
+        """Every block, depth first, in document order."""
+        pending = list(reversed(self.top))
+        while pending:
+            block = pending.pop()
+            yield block
+            pending.extend(reversed(block.children))
 
     def first(self, predicate: object, start: int = 0) -> int | None:
         """The first physical line from `start` (0-based) for which predicate holds."""

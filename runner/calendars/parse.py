@@ -98,16 +98,20 @@ def _events(where: str, text: str, lines: EventLines, problems: list[Problem]) -
     """Every VEVENT of every VCALENDAR in the file, with its lines."""
     import icalendar
 
-    if lines.structure_error is not None:
-        at, why = lines.structure_error
-        problems.append(Problem(where, at, f"not iCalendar: {why}"))
+    structure = lines.structure_error or _zone_twice(lines)
+    if structure is not None:
+        problems.append(Problem(where, structure[0], f"not iCalendar: {structure[1]}"))
         return []
     try:
         components = icalendar.Calendar.from_ical(text, multiple=True)
-    except Exception as exc:  # untrusted input: any parser failure is a problem, not a crash
-        message = (str(exc).split(": b'", 1)[0].splitlines() or [type(exc).__name__])[0]
+    except ValueError as exc:  # the parser's own words for bad content
+        message = (str(exc).split(": b'", 1)[0].splitlines() or ["unreadable"])[0]
         line = lines.quoted_in(message)
         problems.append(Problem(where, line, f"not iCalendar: {clean(message)}"))
+        return []
+    except Exception as exc:  # untrusted input: any parser failure is a problem, not a crash
+        message = f"not iCalendar: icalendar cannot read it ({type(exc).__name__})"
+        problems.append(Problem(where, None, message))
         return []
     if not components:
         problems.append(Problem(where, None, "not iCalendar: no BEGIN:VCALENDAR in the file"))
@@ -126,6 +130,15 @@ def _events(where: str, text: str, lines: EventLines, problems: list[Problem]) -
     return events
 
 
+def _zone_twice(lines: EventLines) -> tuple[int, str] | None:
+    """A VTIMEZONE naming two TZIDs (icalendar fails on it without saying where)."""
+    for block in lines.blocks():
+        tzids = block.props.get("TZID", []) if block.name == "VTIMEZONE" else []
+        if len(tzids) > 1:
+            return tzids[1], f"VTIMEZONE with TZID given {len(tzids)} times"
+    return None
+
+
 def _standard(
     where: str, calendar: Any, block: Block | None, lines: EventLines, problems: list[Problem]
 ) -> Any:
@@ -136,9 +149,11 @@ def _standard(
     try:
         return x_wr_timezone.to_standard(calendar)
     except Exception:  # ZoneInfo refuses the name: a bad zone, or a path
-        zone = clean(str(calendar.get("X-WR-TIMEZONE", "")), 60)
+        zone = calendar.get("X-WR-TIMEZONE", "")
         line = block.line("X-WR-TIMEZONE") if block else None
-        message = f"unknown X-WR-TIMEZONE '{zone}'; this calendar's events skipped"
+        message = f"unknown X-WR-TIMEZONE '{clean(str(zone), 60)}'; this calendar's events skipped"
+        if isinstance(zone, list):
+            message = f"X-WR-TIMEZONE given {len(zone)} times; this calendar's events skipped"
         problems.append(Problem(where, line, message))
         return None
 

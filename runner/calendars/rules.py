@@ -20,10 +20,20 @@ from typing import Any
 from runner.calendars.lines import clean
 
 TIME_PROPS = ("DTSTART", "DTEND", "RECURRENCE-ID", "EXDATE", "RDATE", "DUE")
-SCHEDULING = ("RRULE", "UID", "STATUS")
+SCHEDULING = ("RRULE", "UID", "STATUS", "DURATION", "SEQUENCE")
 _UNPARSED = re.compile(r"Content line could not be parsed into parts: '([A-Za-z0-9-]+)[;:]")
 # Properties RFC 5545 allows once per event; given twice, which one is meant is a guess.
-ONCE = ("UID", "DTSTART", "DTEND", "DURATION", "RECURRENCE-ID", "SUMMARY", "DESCRIPTION", "STATUS")
+ONCE = (
+    "UID",
+    "DTSTART",
+    "DTEND",
+    "DURATION",
+    "RECURRENCE-ID",
+    "SEQUENCE",
+    "SUMMARY",
+    "DESCRIPTION",
+    "STATUS",
+)
 # Seconds one step of each FREQ advances (a month at its shortest: the most steps).
 STEP = {
     "SECONDLY": 1,

@@ -79,6 +79,7 @@ class CountingProxy:
         self.auth = auth
         self.close_after_401 = close_after_401
         self.drop_all = False  # every request read and left unanswered
+        self.drop_all_after_401 = False  # ... from the first 401 on, on every connection
         self.refused = 0
         self.dropped = 0  # requests read and then left unanswered (close_after_401)
         self.counts: Counter[str] = Counter()
@@ -118,6 +119,8 @@ class CountingProxy:
                 self._answer(status, headers, data)
                 if status == 401 and proxy.close_after_401:
                     self.doomed = True
+                if status == 401 and proxy.drop_all_after_401:
+                    proxy.drop_all = True
 
             def _answer(self, status: int, headers: dict[str, str], data: bytes) -> None:
                 self.send_response(status)

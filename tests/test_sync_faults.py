@@ -44,8 +44,26 @@ def test_recreated_calendar_on_a_server_that_accepts_old_tokens(
     assert result.ok, result.error
     assert set(snapshot(home)) == {"three.ics"}
     assert (result.added, result.deleted) == (1, 2)
-    # the answer only added items: the sync checked it with one etag listing
-    assert proxy.counts == {"REPORT": 1, "PROPFIND": 1} and result.requests == proxy.total
+    # the answer only added items: a probe of the known ones (a multiget REPORT) found
+    # them gone, and one etag listing (PROPFIND) told what the calendar holds
+    assert proxy.counts == {"REPORT": 2, "PROPFIND": 1} and result.requests == proxy.total
+
+
+def test_an_answer_that_only_adds_costs_one_small_probe(home: Home, dav_server: DavServer) -> None:
+    url = dav_server.new_calendar()
+    dav_server.put(url, "one.ics", event("one"))
+    with CountingProxy(dav_server.port) as proxy:
+        configure(home, proxy.url(url), **dav_server.login)
+        assert sync(home).added == 1
+        dav_server.put(url, "two.ics", event("two"))
+        proxy.reset()
+        result = sync(home)
+    assert result.ok and (result.added, result.unchanged) == (1, 1), result.error
+    # the sync REPORT, (Xandikos: the multiget of the new item,) the probe of "one"
+    # (Cyrus: after the 401 that the caldav library's first request always gets)
+    expected = 2 + (dav_server.kind == "xandikos") + bool(dav_server.login)
+    assert proxy.counts == {"REPORT": expected}
+    assert result.requests == proxy.total
 
 
 def test_recreated_calendar_with_old_items_put_back_is_found_within_n_syncs(
@@ -100,6 +118,24 @@ def test_a_server_that_drops_every_request_says_so(home: Home, radicale: DavServ
         "the server closed the connection without answering (on a fresh connection)"
     )
     assert result.requests == proxy.total == 2  # the quick request, then caldav's
+
+
+def test_a_request_dropped_on_a_reused_and_a_fresh_connection_says_both(
+    home: Home, radicale: DavServer
+) -> None:
+    url = radicale.new_calendar()
+    os.environ[PASSWORD_ENV] = "pw"
+    auth = ("basic", "user", "pw")
+    with CountingProxy(radicale.port, refuse_quick=True, auth=auth, close_after_401=True) as proxy:
+        proxy.drop_all_after_401 = True
+        configure(home, proxy.url(url), username="user", password_env=PASSWORD_ENV)
+        result = sync(home)
+    assert result.error == (
+        "the server closed the connection without answering, on a reused kept-alive "
+        "connection and again on a fresh one"
+    )
+    # the quick request (503), the 401 challenge, the dropped request and its retry
+    assert result.requests == proxy.total == 4 and proxy.dropped == 2
 
 
 def test_a_transient_503_keeps_sync_token_mode(home: Home, radicale: DavServer) -> None:

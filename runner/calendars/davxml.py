@@ -47,11 +47,11 @@ def propfind_body() -> str:
     return f"{_HEAD}<D:propfind {_NS}><D:prop><D:getetag/></D:prop></D:propfind>"
 
 
-def multiget_body(hrefs: list[str]) -> str:
+def multiget_body(hrefs: list[str], data: bool = True) -> str:
     listed = "".join(f"<D:href>{escape(h)}</D:href>" for h in hrefs)
+    wanted = "<D:getetag/><C:calendar-data/>" if data else "<D:getetag/>"
     return (
-        f"{_HEAD}<C:calendar-multiget {_NS}><D:prop><D:getetag/><C:calendar-data/></D:prop>"
-        f"{listed}</C:calendar-multiget>"
+        f"{_HEAD}<C:calendar-multiget {_NS}><D:prop>{wanted}</D:prop>{listed}</C:calendar-multiget>"
     )
 
 

@@ -186,6 +186,15 @@ class Collection:
                 raise RemoteError(f"server error ({response.status}) asking what the url is")
             return parse_resources(response.tree)
 
+    def etags(self, hrefs: list[str]) -> dict[str, str | None]:
+        """The etags of a few items by key, None for one that is gone: a cheap probe."""
+        with translated_errors():
+            response = self.client.report(self.url, multiget_body(hrefs, data=False), depth=None)
+            if response.status != 207:
+                raise RemoteError(f"server error ({response.status}) probing items")
+            found = {e.key: e.etag for e in parse_multistatus(response.tree).entries}
+        return {href_key(h): found.get(href_key(h)) for h in hrefs}
+
     def etag_listing(self) -> Listing:
         """Every item with its etag (one PROPFIND): the check of a token's answers."""
         with translated_errors():

@@ -16,12 +16,13 @@ refuse the old token (403/412 valid-sync-token) and the sync starts over. DAViCa
 and SOGo accept it and list only the new calendar's items, so the old items would
 stay forever. Their tokens are a global counter or a timestamp, and getctag changes
 on every edit, so no property tells "another collection at the same URL" from
-"the same collection, edited". Only a listing does. So a token's answer is checked
+"the same collection, edited". Only the items do. So a token's answer is checked
 against an etag listing of the whole calendar (one PROPFIND; what it lacks is
-deleted) when the answer looks like a new calendar (it only adds items, none of
-them known, nothing removed), and anyway every VERIFY_EVERY-th token sync, which
-bounds how long a stale item survives (an hour at sync_every: 5m). The cost is one
-request every VERIFY_EVERY syncs and one on each sync that only adds items.
+deleted) every VERIFY_EVERY-th token sync, which bounds how long a stale item
+survives (an hour at sync_every: 5m), and at once when an answer looks like a new
+calendar (it only adds items, none of them known, nothing removed) and a probe of
+up to PROBE known items (one multiget of etags) finds one gone or changed. The cost:
+one PROPFIND every VERIFY_EVERY syncs, one small REPORT on a sync that only adds.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
     from runner.calendars.remote import Collection
 
 VERIFY_EVERY = 12  # token syncs between two etag listings that check the token's answers
+PROBE = 20  # known items probed when an answer only adds new ones
 LOCK_WAIT = 120.0  # seconds to wait for another sync of the same calendar
 
 # (calendar name, items downloaded so far, items to download)
@@ -190,7 +192,7 @@ class _Job:
         listing = self.listing(old)
         previous = old.items if old else {}
         checks = 0 if old is None else old.checks + 1
-        if not listing.full and (checks >= VERIFY_EVERY or _suspicious(listing, previous)):
+        if not listing.full and (checks >= VERIFY_EVERY or self.stale(listing, previous)):
             listing = self.checked(listing)
         if old is None and listing.full and not listing.present:
             self.check_is_calendar()  # an empty first answer: maybe a calendar home
@@ -241,6 +243,15 @@ class _Job:
             return  # no clear answer: an empty calendar it may well be
         if not found.is_calendar:
             raise NotACalendar(found)
+
+    def stale(self, listing: Listing, previous: dict[str, tuple[str, str]]) -> bool:
+        """Whether an answer that only adds items hides that the known ones are gone:
+        a few of them are probed (one multiget of etags, a constant cost)."""
+        if not _suspicious(listing, previous):
+            return False
+        sample = sorted(previous)[:PROBE]
+        found = self.client().etags([quote(key, safe="/@:+") for key in sample])
+        return any(found.get(key) != previous[key][0] for key in sample)
 
     def checked(self, listing: Listing) -> Listing:
         """A token's answer checked against an etag listing of the whole calendar:

@@ -46,3 +46,35 @@ def test_kill_between_record_and_state_is_not_doubled(home: Home) -> None:
     assert result.returncode == 0, result.stderr
     statuses = [r["status"] for r in all_records(home, "hello")]
     assert statuses == ["completed", "completed"]  # no spurious "interrupted" record
+
+
+def test_kill_after_the_record_then_compression_does_not_run_it_twice(home: Home) -> None:
+    """Issue 13, defect 1: SIGKILL after the record is appended, the record is then
+    archived by a compression, and a later `list` + `tick` must see it there: the
+    occurrence stays completed once, with no `interrupted` record and no second run."""
+    from datetime import UTC, datetime, timedelta
+
+    from runner import keys
+    from tests.test_tick import event, write_ics
+
+    uid = "daily-crash@example.com"
+    key = keys.series_key(uid)
+    write_ics(home, "d.ics", event(uid, datetime.now(UTC) - timedelta(minutes=5), "Daily"))
+    home.settings_file.write_text(
+        "compression:\n  keep_recent: 1\n  max_executions: 100\n", encoding="utf-8"
+    )
+    (home.tasks / "other.yaml").write_text(f"instructions: note\nkey: {key}\n")
+
+    kill_at(home, "executor-after-append", "tick")  # the occurrence: record, no state
+    assert cli(home, "run", "other").returncode == 0  # a newer execution in the series
+    assert cli(home, "compress", key).returncode == 0  # archives the occurrence's record
+    assert cli(home, "list").returncode == 0  # recovery: must find the archived record
+    again = cli(home, "tick", "--json")
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["counts"]["ran"] == 0
+
+    listed = cli(home, "log", key, "--all", "--json")
+    runs = [r for r in json.loads(listed.stdout)["executions"] if r["task"] != "other"]
+    assert [(r["status"], r["error"]) for r in runs] == [("completed", None)]
+    [occurrence_file] = (home.tasks / key).iterdir()
+    assert "status: completed" in occurrence_file.read_text()

@@ -82,7 +82,13 @@ class SeriesBook:
 
     def history(self, task_id: str) -> History:
         records = self._by_task.get(task_id)
-        if records is None and self._compressed and not self._archive_read:
+        # The archive holds what compression moved out of the live log: an earlier
+        # attempt, or the completed record of a run that crashed before its state
+        # write. So unless the live log already says "completed", a compressed
+        # series asks the archive too (once per book; a never-compressed log has
+        # every record live, see recovery._recorded).
+        done = records is not None and any(r.completed for r in records)
+        if not done and self._compressed and not self._archive_read:
             self._archive_read = True
             self._by_task = _group(logs.read_all(self.home, self.key).executions)
             records = self._by_task.get(task_id)

@@ -38,19 +38,17 @@ def recover_locked(home: Home, task: tasks.Task, clock: Clock) -> tasks.Task:
     """
     if task.state.status != TaskStatus.RUNNING:
         return task
-    for record in reversed(logs.read_log(home, task.key).executions):
-        if record.task == task.id and record.started == task.state.started:
-            state = replace(
-                task.state,
-                status=TaskStatus(record.status)
-                if record.status in STATUSES
-                else TaskStatus.FAILED,
-                finished=record.finished or None,
-                error=record.error,
-            )
-            log.warning("%s: finished before a crash; state repaired from its log", task.id)
-            write_record_output(home, task.id, record)  # the crash may have come first
-            return tasks.write_state(task, state)
+    found = _recorded(home, task)
+    if found is not None:
+        state = replace(
+            task.state,
+            status=TaskStatus(found.status) if found.status in STATUSES else TaskStatus.FAILED,
+            finished=found.finished or None,
+            error=found.error,
+        )
+        log.warning("%s: finished before a crash; state repaired from its log", task.id)
+        write_record_output(home, task.id, found)  # the crash may have come first
+        return tasks.write_state(task, state)
     now = utc_iso(clock.now())
     record = ExecutionRecord.of_run(
         task,
@@ -64,6 +62,28 @@ def recover_locked(home: Home, task: tasks.Task, clock: Clock) -> tasks.Task:
     log.warning("%s: an earlier run was interrupted; recorded as failed", task.id)
     state = replace(task.state, status=TaskStatus.FAILED, finished=now, error=INTERRUPTED)
     return tasks.write_state(task, state)
+
+
+def _recorded(home: Home, task: tasks.Task) -> ExecutionRecord | None:
+    """The log record of the run that `task` says is `running`, if it reached disk.
+
+    The archive is searched too: a compression between the crash and this recovery
+    may have moved the record there (issue 13: the occurrence was then recorded as
+    interrupted and run a second time). A live log without a summary header was never
+    compressed, or its compression crashed before the replace, so every archived
+    record is still in it as well: the archive is read only for a compressed log, and
+    only in this rare case of a crashed run.
+    """
+    contents = logs.read_log(home, task.key)
+    for record in reversed(contents.executions):
+        if record.task == task.id and record.started == task.state.started:
+            return record
+    if contents.summary is None:
+        return None
+    for record in reversed(logs.read_archive(home, task.key)):
+        if record.task == task.id and record.started == task.state.started:
+            return record
+    return None
 
 
 def recover_if_interrupted(home: Home, task: tasks.Task, clock: Clock) -> Recovery | None:

@@ -24,6 +24,7 @@ import pytest
 
 from runner.brain.offline import OfflineBrain
 from runner.calendars.folders import list_ics
+from runner.calendars.lines import why_failed
 from runner.calendars.parse import library_warnings, parse_file
 from runner.check import check_home
 from runner.clock import FakeClock
@@ -308,6 +309,16 @@ def test_check_finds_what_expansion_refuses_with_the_line(home: Home) -> None:
         " DTSTART to reach 2026-12-11, more than 100,000: move DTSTART closer); event skipped",
     ]
     assert all(p.isprintable() for p in found)
+
+
+def test_python_internals_are_not_a_message() -> None:
+    assert why_failed(TypeError("'<' not supported between 'time' and 'datetime'")) == (
+        "the calendar library failed on it: TypeError"
+    )
+    assert (
+        why_failed(ValueError("day is out of range\nfor month"))
+        == "day is out of range\\x0afor month"
+    )
 
 
 # -- degenerate rules (issue 13, defect 6) ------------------------------------------------

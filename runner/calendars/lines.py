@@ -42,6 +42,15 @@ def clean(text: str, limit: int = 120) -> str:
     return result if len(result) <= limit else result[: limit - 1] + "…"
 
 
+def why_failed(exc: BaseException) -> str:
+    """What a library's exception says, as one clean line: a ValueError is the
+    library's own words about the data; anything else (TypeError, AttributeError) is
+    Python's words about the library, which tell a user nothing, so only its kind."""
+    if isinstance(exc, ValueError) and str(exc):
+        return clean(str(exc))
+    return f"the calendar library failed on it: {type(exc).__name__}"
+
+
 @dataclass
 class Block:
     """One component's lines: its name, BEGIN and END line, and its own properties."""

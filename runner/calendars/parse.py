@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runner.calendars.lines import Block, EventLines, clean
+from runner.calendars.lines import Block, EventLines, clean, why_failed
 from runner.calendars.lines import where as file_where
 from runner.calendars.rules import RuleCost, event_problem, rule_costs
 from runner.errors import Problem
@@ -201,7 +201,7 @@ def _checked(where: str, events: list[_Event], problems: list[Problem]) -> dict[
         try:
             reason = event_problem(event.original)
         except Exception as exc:  # untrusted input: report the event, keep the rest
-            reason = ("BEGIN", f"unreadable event ({clean(str(exc))}); skipped")
+            reason = ("BEGIN", f"unreadable event ({why_failed(exc)}); skipped")
         if reason is not None:
             problems.append(Problem(where, _line(event, reason[0]), reason[1]))
             bad.add(uid)
@@ -230,7 +230,7 @@ def _build(where: str, good: dict[str, list[_Event]], out: ParsedFile) -> None:
         try:
             out.series.extend(recurring_ical_events.of(_only(events)).series)
         except Exception as exc:  # the library's errors vary; the message is all we keep
-            message = f"bad recurrence rule: {clean(str(exc))}; event skipped"
+            message = f"bad recurrence rule: {why_failed(exc)}; event skipped"
             out.problems.append(Problem(where, line, message))
 
 

@@ -19,8 +19,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from runner import keys
-from runner.calendars.lines import clean
 from runner.calendars.lines import where as file_where
+from runner.calendars.lines import why_failed
 from runner.calendars.parse import ParsedFile, library_warnings
 from runner.clock import zone_name
 from runner.errors import Problem
@@ -98,7 +98,7 @@ def _expand(
                 _within_budget(parsed, uid, hi)
                 out.extend(_series_occurrences(cfile, calendars, parsed, series, lo, hi, shared))
             except Exception as exc:  # calendar data is untrusted: a bad series is skipped alone
-                message = f"cannot be expanded ({clean(str(exc))}); event skipped"
+                message = f"cannot be expanded ({why_failed(exc)}); event skipped"
                 problem = Problem(where, parsed.lines.get(uid), message)
                 if problem not in parsed.problems:
                     parsed.problems.append(problem)

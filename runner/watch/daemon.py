@@ -33,6 +33,7 @@ from runner.brain.protocol import Brain
 from runner.brain.registry import make_brain
 from runner.calendars.folders import calendar_refs
 from runner.clock import Clock
+from runner.deliver.heartbeat import Heartbeat
 from runner.errors import RunnerError, UsageError
 from runner.home import Home
 from runner.keys import session_id
@@ -49,6 +50,7 @@ from runner.watch.workers import SeriesPool
 
 log = logging.getLogger("runner")
 
+HEALTHY = 60.0  # seconds: a loop that has not stepped for this long is stuck: no heartbeat
 DRAIN = 5.0  # seconds to let cancelled runs record `interrupted` at shutdown
 
 
@@ -71,6 +73,7 @@ class Watch:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._signals = 0
+        self._stepped = clock.monotonic()  # when the loop last stepped (heartbeat health)
 
     def stop(self) -> None:
         self._stop.set()
@@ -96,6 +99,8 @@ class Watch:
         cache = CalendarCache(self.home, disk=True)
         changes = ChangeBuffer(self.clock.monotonic, self._wake.set)
         sync = BackgroundSync(self.home, settings, self.emit)
+        beat = self._heartbeat()
+        emit = beat.watching(self.emit) if beat is not None else self.emit
 
         loop: WatchLoop
 
@@ -103,7 +108,7 @@ class Watch:
 
         def run_one(work: SeriesWork) -> None:
             try:
-                if run_work(self.home, settings, work, brain, self.clock, self.emit):
+                if run_work(self.home, settings, work, brain, self.clock, emit):
                     failed_runs.add(work.key)
             except (RunnerError, OSError) as exc:
                 # Nothing recorded, so no new retry time: an immediate re-plan would
@@ -152,9 +157,12 @@ class Watch:
         cache.save()
         release_memory()  # the first expansion of every calendar was the peak
         sync.start()
+        if beat is not None:
+            beat.start()
         try:
             while not self._stop.is_set():
                 self._wake.clear()
+                self._stepped = self.clock.monotonic()
                 try:
                     nap = loop.step()
                 except Exception as exc:
@@ -168,10 +176,25 @@ class Watch:
         finally:
             watcher.stop()
             sync.stop()
+            if beat is not None:
+                beat.stop()
         interrupted = self._shutdown(pool, brain)
         cache.save()
         self.emit("stopped", {"interrupted": interrupted})
         return 0
+
+    def _heartbeat(self) -> Heartbeat | None:
+        """The `heartbeat:` pinger (deliver/heartbeat.py), healthy while the loop steps."""
+        if self.settings.heartbeat is None:
+            return None
+
+        def healthy() -> bool:
+            return self.clock.monotonic() - self._stepped < HEALTHY
+
+        def warn(message: str) -> None:
+            self.emit("notice", {"level": "warning", "message": message})
+
+        return Heartbeat(self.home, self.settings.heartbeat, self.clock, healthy, warn)
 
     def _shutdown(self, pool: SeriesPool[SeriesWork], brain: CancellableBrain) -> list[str]:
         """Stop taking work; give running series `shutdown_grace`, then interrupt them."""

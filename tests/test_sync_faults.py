@@ -242,6 +242,20 @@ def test_a_calendar_home_url_lists_its_calendars(home: Home, dav_server: DavServ
     assert document["is_calendar"] and [c["url"] for c in document["calendars"]] == [url]
 
 
+def test_a_calendar_home_synced_before_as_empty_is_found_too(
+    home: Home, dav_server: DavServer
+) -> None:
+    """A state from before this check (a home that synced as "0 added") is no proof."""
+    url = dav_server.new_calendar()
+    configure(home, home_url(dav_server), **account(dav_server))
+    state = {"version": 1, "url": home_url(dav_server), "mode": "etag", "token": None}
+    (home.state / "sync").mkdir(parents=True, exist_ok=True)
+    (home.state / "sync" / "agent.json").write_text(json.dumps({**state, "items": {}}))
+    result = sync(home)
+    assert result.error is not None and "is a calendar home" in result.error
+    assert url in result.error
+
+
 def test_discover_follows_the_principal_to_the_calendar_home(
     home: Home, dav_server: DavServer
 ) -> None:

@@ -194,11 +194,13 @@ class _Job:
         checks = 0 if old is None else old.checks + 1
         if not listing.full and (checks >= VERIFY_EVERY or self.stale(listing, previous)):
             listing = self.checked(listing)
-        if old is None and listing.full and not listing.present:
-            self.check_is_calendar()  # an empty first answer: maybe a calendar home
+        calendar = bool(old and old.calendar) or bool(previous) or bool(listing.present)
+        if not calendar:  # nothing ever came: maybe the url is a calendar home
+            calendar = self.check_is_calendar()
         if old is not None and _nothing_new(listing, old, on_disk):
             # Only the token (and the count of syncs) moved.
-            save_state(self.state_path, replace(old, token=listing.token, checks=checks))
+            moved = replace(old, token=listing.token, checks=checks, calendar=calendar)
+            save_state(self.state_path, moved)
             return self.result(mode="sync-token", unchanged=len(old.items))
         candidates = _candidates(listing, previous)
         kept, fetched, to_fetch = _sorted(candidates, previous, on_disk)
@@ -220,7 +222,8 @@ class _Job:
         done = self.apply(listing.full, previous, kept, fetched, on_disk)
         mode = "sync-token" if listing.retry_token else listing.mode
         checks = 0 if listing.full else checks
-        save_state(self.state_path, State(self.url, mode, listing.token, done.items, checks))
+        state = State(self.url, mode, listing.token, done.items, checks, calendar)
+        save_state(self.state_path, state)
         return self.result(mode=listing.mode, full=listing.full, **done.counts())
 
     def listing(self, old: State | None) -> Listing:
@@ -234,15 +237,18 @@ class _Job:
                 return quick
         return self.client().listing(token, old.mode if old else None)
 
-    def check_is_calendar(self) -> None:
+    def check_is_calendar(self) -> bool:
+        """True when the url is a calendar; False when the server would not say (an
+        empty calendar it may well be, asked again next time); NotACalendar else."""
         from runner.calendars.discover import NotACalendar, discover
 
         try:
             found = discover(self.client())
         except RemoteError:
-            return  # no clear answer: an empty calendar it may well be
+            return False
         if not found.is_calendar:
             raise NotACalendar(found)
+        return True
 
     def stale(self, listing: Listing, previous: dict[str, tuple[str, str]]) -> bool:
         """Whether an answer that only adds items hides that the known ones are gone:
@@ -250,7 +256,10 @@ class _Job:
         if not _suspicious(listing, previous):
             return False
         sample = sorted(previous)[:PROBE]
-        found = self.client().etags([quote(key, safe="/@:+") for key in sample])
+        try:
+            found = self.client().etags([quote(key, safe="/@:+") for key in sample])
+        except RemoteError:
+            return True  # a server without an etag-only multiget: list everything
         return any(found.get(key) != previous[key][0] for key in sample)
 
     def checked(self, listing: Listing) -> Listing:

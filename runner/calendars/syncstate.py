@@ -26,6 +26,10 @@ class State:
     token: str | None = None
     items: dict[str, tuple[str, str]] = field(default_factory=dict)  # key -> (etag, file)
     checks: int = 0  # token syncs since the last full listing (VERIFY_EVERY)
+    # The url was seen to be a calendar (it held items, or discovery said so). A state
+    # written before that was asked lacks it, so a calendar home that once synced as
+    # "0 added" is asked about once more.
+    calendar: bool = False
 
 
 def state_path(home: Home, name: str) -> Path:
@@ -48,9 +52,10 @@ def load_state(path: Path, url: str) -> State | None:
         token, mode, checks = raw.get("token"), raw.get("mode"), raw.get("checks", 0)
         if not isinstance(token, str | None) or mode not in ("sync-token", "etag"):
             return None
-        if not isinstance(checks, int) or checks < 0:
+        calendar = raw.get("calendar", False)
+        if type(checks) is not int or checks < 0 or not isinstance(calendar, bool):
             return None
-        return State(url=url, mode=mode, token=token, items=items, checks=checks)
+        return State(url, mode, token, items, checks, calendar)
     except (OSError, ValueError, TypeError, KeyError, AttributeError):
         return None
 
@@ -63,5 +68,6 @@ def save_state(path: Path, state: State) -> None:
         "token": state.token,
         "items": {k: list(v) for k, v in sorted(state.items.items())},
         "checks": state.checks,
+        "calendar": state.calendar,
     }
     atomic_write(path, json.dumps(document, ensure_ascii=False) + "\n")

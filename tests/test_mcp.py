@@ -10,6 +10,7 @@ import re
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Any
 import pytest
 
 from runner.home import Home
-from runner.tools.base import ToolStartError
+from runner.tools.base import ToolOutput, ToolStartError
 from runner.tools.mcp import McpTools, open_mcp
 
 SERVERS = Path(__file__).resolve().parent / "mcp_servers"
@@ -309,6 +310,24 @@ def test_servers_of_a_killed_runner_are_stopped_by_the_next_start(
     while (alive(child) or alive(server)) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not alive(child) and not alive(server)
+
+
+def test_close_during_a_call_ends_the_call(echo: tuple[McpTools, Path]) -> None:
+    """`watch` stopping: the toolset is closed while a call waits on a slow server."""
+    tools, pidfile = echo
+    outputs: list[ToolOutput] = []
+    caller = threading.Thread(
+        target=lambda: outputs.append(tools.call("mcp__echo__slow", {"seconds": 60}))
+    )
+    started = time.monotonic()
+    caller.start()
+    time.sleep(0.5)
+    tools.close()
+    caller.join(20)
+    assert not caller.is_alive() and time.monotonic() - started < 15
+    [out] = outputs
+    assert out.is_error and "MCP server 'echo'" in out.text
+    assert not alive(pids_in(pidfile)[0])
 
 
 def test_close_twice_and_calls_after_close(echo: tuple[McpTools, Path]) -> None:

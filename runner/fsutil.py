@@ -74,10 +74,20 @@ def append_line(path: Path, line: str) -> None:
     created = not path.exists()
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        written = os.write(fd, data)
-        while written < len(data):  # a short write: finish the same line
-            written += os.write(fd, data[written:])
-        os.fsync(fd)
+        start = os.fstat(fd).st_size  # the caller's lock: nobody else appends
+        try:
+            written = os.write(fd, data)
+            while written < len(data):  # a short write: finish the same line
+                written += os.write(fd, data[written:])
+            os.fsync(fd)
+        except OSError:
+            # A full disk (or an I/O error) mid-line: cut the file back to its last
+            # whole line, so no half record is left for a reader (or a later append)
+            # to meet. A crash here instead leaves a torn tail, set aside as before.
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, start)
+                os.fsync(fd)
+            raise
     finally:
         os.close(fd)
     if created:

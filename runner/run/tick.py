@@ -25,10 +25,11 @@ class TickResult:
     skipped: tuple[str, ...]
     cancelled: tuple[str, ...]
     problems: tuple[Problem, ...]
+    write_errors: tuple[Problem, ...] = ()  # also in problems; they fail the tick
 
     @property
     def ok(self) -> bool:
-        return all(o.ok for o in self.outcomes)
+        return all(o.ok for o in self.outcomes) and not self.write_errors
 
     @property
     def counts(self) -> dict[str, int]:
@@ -56,6 +57,7 @@ def tick(
     outcomes: list[RunOutcome] = []
     skipped: list[str] = []
     cancelled: list[str] = []
+    write_errors: list[Problem] = []
 
     def sink(kind: str, data: dict[str, Any]) -> None:
         if kind == "skipped":
@@ -75,4 +77,15 @@ def tick(
             outcomes.extend(run_series(home, settings, work, brain, clock, sink))
         except FileError as exc:  # e.g. a log corrupted meanwhile: the other series go on
             problems.append(Problem.from_error(exc))
-    return TickResult(tuple(outcomes), tuple(skipped), tuple(cancelled), tuple(problems))
+        except OSError as exc:
+            # A full disk or an I/O error: this series stops here (a task it marked
+            # `running` is recovered by the next command, which records it as
+            # interrupted once it can write), the other series go on, and the tick
+            # fails. Nothing half-written stays behind (fsutil cuts a failed append).
+            where = exc.filename or str(home.logs / f"{work.key}.jsonl")
+            failed = Problem(str(where), None, f"cannot write: {exc.strerror or exc}")
+            problems.append(failed)
+            write_errors.append(failed)
+    return TickResult(
+        tuple(outcomes), tuple(skipped), tuple(cancelled), tuple(problems), tuple(write_errors)
+    )

@@ -107,6 +107,20 @@ def send(url: str, message: Message, notify_type: str, timeout: float, secret: b
     return SendResult(result.ok, error, took, result.via)
 
 
+def prewarm() -> threading.Thread:
+    """Import Apprise and load its plugins in the background, while the brain thinks:
+    a message that is sure to follow then leaves at once after the run's record."""
+
+    def work() -> None:
+        import apprise
+
+        apprise.Apprise.instantiate("json://localhost/")  # the first lookup loads plugins
+
+    thread = threading.Thread(target=work, name="apprise-import", daemon=True)
+    thread.start()
+    return thread
+
+
 def _send_apprise(url: str, message: Message, notify_type: str, timeout: float) -> SendResult:
     import apprise  # heavy (about a second): only when something is to be sent
 

@@ -11,14 +11,16 @@ occurrence: only when `tick` and `watch` will not try it again.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from runner.clock import Clock
 from runner.deliver.message import Report
-from runner.deliver.notify import Sent, deliver
+from runner.deliver.notify import Sent, deliver, wanted
 from runner.deliver.output import OutputRefused, render_output, write_output
+from runner.deliver.send import prewarm
 from runner.home import Home
 from runner.logs.records import ExecutionRecord
 from runner.run.history import SeriesBook
@@ -90,6 +92,13 @@ def final_failure(home: Home, settings: Settings, occurrence: Occurrence, now: d
         return True
     grace = timedelta(seconds=settings.grace)
     return state == Verdict.WAIT and retry_at is not None and retry_at > occurrence.fire_at + grace
+
+
+def prewarm_for(settings: Settings, task: tasks.Task) -> threading.Thread | None:
+    """Start importing Apprise when this run's end is sure to be told (`completed`
+    in `notify_on`, with a target): the import then overlaps the brain call."""
+    names, _ = wanted(settings, task.delivery, "completed")
+    return prewarm() if names else None
 
 
 def send_pending(

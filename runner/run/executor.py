@@ -22,7 +22,14 @@ from runner.locks import acquire_waiting, series_lock
 from runner.logs import store as logs
 from runner.logs.compression import CompressResult, maybe_compress
 from runner.logs.records import INTERRUPTED, ExecutionRecord
-from runner.run.delivery import Pending, output_for, run_report, send_pending, write_record_output
+from runner.run.delivery import (
+    Pending,
+    output_for,
+    prewarm_for,
+    run_report,
+    send_pending,
+    write_record_output,
+)
 from runner.run.recovery import recover_locked
 from runner.settings import Settings
 from runner.tasks import files as tasks
@@ -58,11 +65,14 @@ def run_task(
     """Execute `task_id` exactly once now. Raises for a task that cannot load."""
     task = tasks.load_task(home, task_id)
     lock = series_lock(home, task.key)
+    warming = prewarm_for(settings, task)  # Apprise, when a message is sure to follow
     acquire_waiting(lock, task.key, on_wait)
     try:
         outcome = run_locked(home, settings, tasks.load_task(home, task_id), brain, clock, on_text)
     finally:
         lock.release()
+        if warming is not None:
+            warming.join(10)  # never leave a half-done import to interpreter shutdown
     # Asked for by hand, it runs once: a failure is final. Sent outside the lock.
     if outcome.task is not None:
         pending = Pending(run_report(outcome.task, outcome.record), outcome.task.delivery)

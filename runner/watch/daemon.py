@@ -34,6 +34,7 @@ from runner.brain.registry import make_brain
 from runner.calendars.folders import calendar_refs
 from runner.clock import Clock
 from runner.deliver.heartbeat import Heartbeat
+from runner.deliver.send import prewarm
 from runner.errors import RunnerError, UsageError
 from runner.home import Home
 from runner.keys import session_id
@@ -94,6 +95,8 @@ class Watch:
         # Import and build the brain now, so the first run pays no import.
         active = make_brain(settings.brain, home=self.home.root)
         warm(active)
+        if settings.notify:
+            prewarm()  # Apprise too: the first message then leaves at once
         brain = CancellableBrain(active)
         # disk=True: a restart re-expands only the files that changed meanwhile.
         cache = CalendarCache(self.home, disk=True)

@@ -25,13 +25,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import PY, machine, median  # noqa: E402
-from runner.brain.offline import OfflineBrain  # noqa: E402
-from runner.clock import SystemClock  # noqa: E402
-from runner.home import Home  # noqa: E402
-from runner.init import init_home  # noqa: E402
-from runner.run.executor import run_task  # noqa: E402
-from runner.settings import load_settings  # noqa: E402
+from bench.common import PY, machine, median
+from runner.brain.offline import OfflineBrain
+from runner.clock import SystemClock
+from runner.home import Home
+from runner.init import init_home
+from runner.run.executor import run_task
+from runner.settings import load_settings
 
 ROUNDS_CLI = 10
 ROUNDS_WARM = 30

@@ -223,3 +223,28 @@ def test_a_missing_output_that_cannot_be_written_says_why(home: Home, tmp_path: 
         listed.stderr
     )
     assert list(outside.iterdir()) == []
+
+
+def test_dbus_without_its_bindings_falls_back_to_notify_send(home: Home, tmp_path: Path) -> None:
+    """No dbus-python here, so Apprise cannot load dbus://: notify-send is used. The
+    stand-in records its arguments (this machine has no desktop session)."""
+    import apprise
+
+    assert apprise.Apprise.instantiate("dbus://") is None, "dbus-python is installed here"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    seen = tmp_path / "seen.txt"
+    fake = bin_dir / "notify-send"
+    fake.write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" > {seen}\n', encoding="utf-8")
+    fake.chmod(0o755)
+    settings(home, "notify:\n  desktop: {url: 'dbus://'}\n")
+    path = {"PATH": f"{bin_dir}:/usr/bin:/bin"}
+    done = cli(home, "notify", "desktop", env=path)
+    assert done.returncode == 0, done.stderr
+    assert seen.read_text(encoding="utf-8").splitlines()[:2] == [
+        "--app-name=runner",
+        "runner: test",
+    ]
+    missing = cli(home, "notify", "desktop", env={"PATH": "/nonexistent"})
+    assert missing.returncode == 1
+    assert "notify-send (libnotify) on the PATH" in missing.stderr

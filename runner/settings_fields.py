@@ -122,6 +122,13 @@ class Duration:
         return format_duration(float(value))
 
 
+def _password_in(c: Checker, url: str, name: str, at: Where) -> bool:
+    try:
+        return urlsplit(url).password is not None
+    except ValueError as exc:  # `http://[::1/`: not even a url (not echoed: a secret?)
+        raise c.fail(at.line, f"{name} is not a valid url ({exc})") from None
+
+
 @dataclass(frozen=True)
 class Text:
     nullable: bool = False  # an explicit null is allowed (and means the default None)
@@ -135,7 +142,7 @@ class Text:
             raise c.fail(at.line, f"{name} must be a non-empty string")
         if self.pattern is not None and not self.pattern.fullmatch(value):
             raise c.fail(at.line, f"{name} {value!r} must be a plain folder name")
-        if self.no_password and urlsplit(value).password is not None:
+        if self.no_password and _password_in(c, value, name, at):
             # Secrets never live in runner.yaml (SPEC): say so without echoing it.
             raise c.fail(
                 at.line, f"{name} must not contain a password: use password_env or password_cmd"

@@ -293,3 +293,17 @@ def test_discovered_names_cannot_drive_the_terminal(home: Home, radicale: DavSer
     assert done.returncode == 0, done.stderr
     assert "\x9b" not in done.stdout + done.stderr and "\u202e" not in done.stdout
     assert f"Work?2J?rm -rf ~?\t{url}" in done.stdout.splitlines()
+
+
+def test_discover_with_a_malformed_url_is_bad_usage(home: Home) -> None:
+    for url in ("foo", "ftp://example.com/", "http://[::1/"):
+        done = cli(home, "sync", "--discover", url)
+        assert done.returncode == 2, (url, done.stderr)
+        assert "not an http(s) url" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_url_that_cannot_be_parsed_is_a_settings_error(home: Home) -> None:
+    home.settings_file.write_text('calendars:\n  - name: bad\n    url: "http://[::1/x/"\n')
+    done = cli(home, "sync", "--json")
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert "runner.yaml:3" in done.stderr and "not a valid url" in done.stderr

@@ -19,6 +19,7 @@ from urllib.parse import urljoin, urlsplit
 
 from runner.calendars.access import RemoteError, password_for, public_url
 from runner.calendars.davxml import Resource, href_key
+from runner.errors import UsageError
 from runner.settings import CalendarSettings
 
 if TYPE_CHECKING:
@@ -107,6 +108,13 @@ def discover_url(
     the one given, else that of the first calendar in runner.yaml on the same server."""
     from runner.calendars.remote import Collection
 
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        parts = urlsplit("")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        # The url itself is not echoed: it may hold a password.
+        raise UsageError("--discover: not an http(s) url with a host")
     cal = CalendarSettings(name="discover", url=url, username=username, password_env=password_env)
     if username is None and password_env is None:
         cal = next((c for c in calendars if c.url and _origin(c.url) == _origin(url)), cal)

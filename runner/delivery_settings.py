@@ -131,6 +131,8 @@ def parse_targets(c: Checker, raw: Any, at: int, sub: dict[str, int]) -> dict[st
         where = f"notify.{name}"
         if not isinstance(name, str) or not _NAME.fullmatch(name):
             raise fail(line, f"notify: {name!r} is not a plain target name")
+        if name == "heartbeat":  # its results are kept beside the targets' (state.py)
+            raise fail(line, "notify: 'heartbeat' is reserved for the heartbeat: pick another name")
         if not isinstance(item, dict):
             raise fail(line, f"{where} must be a mapping such as {{url_env: NTFY_URL}}")
         for key in item:

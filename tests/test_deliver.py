@@ -248,3 +248,16 @@ def test_dbus_without_its_bindings_falls_back_to_notify_send(home: Home, tmp_pat
     missing = cli(home, "notify", "desktop", env={"PATH": "/nonexistent"})
     assert missing.returncode == 1
     assert "notify-send (libnotify) on the PATH" in missing.stderr
+
+
+def test_a_receiver_answering_an_error_is_one_warning_naming_it(
+    home: Home, receiver: Receiver
+) -> None:
+    receiver.status = 500
+    settings(home, f"notify:\n  phone: {{url: '{receiver.url()}'}}\nnotify_default: [phone]\n")
+    task(home, "plan", "notify_on: [completed]\n")
+    done = cli(home, "run", "plan")
+    assert done.returncode == 0, done.stderr
+    warnings = [line for line in done.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "500" in warnings[0], done.stderr
+    assert len(receiver.requests) == 1  # sent once, not retried by the runner

@@ -58,6 +58,7 @@ def test_settings_take_targets_defaults_and_a_heartbeat(tmp_path: Path) -> None:
         ("notify:\n  a: {url: 'json://h/?token=abc'}\n", 2, "must not contain a token"),
         ("notify:\n  a: {url_env: 'not a name'}\n", 2, "must name an environment variable"),
         ("notify: [a]\n", 1, "notify must be a mapping"),
+        ("notify:\n  heartbeat: {url: 'dbus://'}\n", 2, "'heartbeat' is reserved"),
         ("heartbeat: {url: 'json://h/'}\n", 1, "must be an http:// or https:// URL"),
         ("heartbeat: {url_env: HC, every: 0s}\n", 1, "heartbeat.every must be longer than zero"),
     ],
@@ -148,3 +149,13 @@ def test_a_hand_run_tasks_date_is_today_in_local_time(home: Home) -> None:
     task = parse_task(home, path)
     started = datetime(2026, 11, 26, 23, 59, 59, tzinfo=UTC)
     assert render_output(task, started) == "o/2026-11-26-20261126T235959Z.md"
+
+
+def test_a_corrupt_delivery_state_is_ignored_and_rewritten(home: Home) -> None:
+    from runner.deliver.state import read_delivery, record_result, state_path
+
+    state_path(home).parent.mkdir(parents=True, exist_ok=True)
+    state_path(home).write_text('{"targets": [1, 2', encoding="utf-8")
+    assert read_delivery(home) == {}
+    record_result(home, "phone", False, "HTTP 500", "2026-11-26T08:00:00.000000Z")
+    assert read_delivery(home)["phone"]["last_error"] == "HTTP 500"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,6 +18,7 @@ from runner.schedule.expand import file_occurrences
 from runner.settings import Settings, load_settings
 from runner.tasks.files import Task, parse_task
 from runner.tasks.occurrence import load_reference, task_reference
+from runner.tasks.trust import untrusted_tools_warning
 from runner.tasks.walk import iter_task_paths
 from runner.tools.mcpconfig import McpConfig, config_path, load_mcp_config
 from runner.yamlload import load_mapping
@@ -29,6 +31,7 @@ CHECK_WINDOW = timedelta(days=7)
 class CheckResult:
     checked: int
     problems: tuple[Problem, ...]
+    warnings: tuple[Problem, ...] = ()  # said, but not a failure
 
     @property
     def ok(self) -> bool:
@@ -37,6 +40,7 @@ class CheckResult:
 
 def check_home(home: Home, now: datetime | None = None) -> CheckResult:
     problems: list[Problem] = []
+    warnings: list[Problem] = []
     checked = 1
     settings: Settings | None = None
     try:
@@ -64,10 +68,19 @@ def check_home(home: Home, now: datetime | None = None) -> CheckResult:
             problems.extend(_server_problems(path, mcp))
         if settings is not None:
             problems.extend(_target_problems(task, settings))
+        warning = untrusted_tools_warning(home, settings or Settings(), task)
+        if warning is not None:
+            warnings.append(Problem(str(path), _key_line(path, "tools"), warning))
     count, found = check_calendars(home, now)
     checked += count
     problems.extend(found)
-    return CheckResult(checked, tuple(problems))
+    return CheckResult(checked, tuple(problems), tuple(warnings))
+
+
+def _key_line(path: Path, key: str) -> int | None:
+    text = path.read_text(encoding="utf-8", errors="replace")
+    match = re.search(rf"(?m)^{key}\s*:", text)
+    return text.count("\n", 0, match.start()) + 1 if match else None
 
 
 def _server_problems(path: Path, mcp: McpConfig) -> list[Problem]:

@@ -14,7 +14,9 @@ from runner.deliver.state import read_delivery
 from runner.errors import FileError, Problem, RunnerError
 from runner.home import Home
 from runner.logs import store as logs
+from runner.run.budget import DaySpend, day_spend
 from runner.run.recovery import recover_if_interrupted
+from runner.settings import Settings
 from runner.tasks.files import parse_task
 from runner.tasks.index import TaskIndex
 from runner.tasks.walk import iter_task_paths
@@ -54,9 +56,10 @@ class ListResult:
     watch_pid: int | None = None
     # Target name → its last delivery result (machine-local, from .runner/).
     delivery: dict[str, dict[str, Any]] = field(default_factory=dict)
+    spend: DaySpend | None = None  # today's tokens against brain.daily_tokens
 
 
-def list_tasks(home: Home, clock: Clock) -> ListResult:
+def list_tasks(home: Home, clock: Clock, settings: Settings | None = None) -> ListResult:
     rows: list[TaskRow] = []
     problems: list[Problem] = []
     totals: dict[str, dict[str, int]] = {}
@@ -93,4 +96,5 @@ def list_tasks(home: Home, clock: Clock) -> ListResult:
             )
         )
     index.save()
-    return ListResult(tuple(rows), tuple(problems), watch_pid(home), read_delivery(home))
+    spend = day_spend(home, settings or Settings(), clock)
+    return ListResult(tuple(rows), tuple(problems), watch_pid(home), read_delivery(home), spend)

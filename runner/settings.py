@@ -35,6 +35,7 @@ from runner.settings_fields import (
     Checker,
     Choice,
     Duration,
+    Flag,
     Integer,
     ListOf,
     SettingField,
@@ -86,6 +87,15 @@ class BrainSettings:
     system: str | None = setting(
         Text(), "a system prompt for every task without its own", None, example='"You are ..."'
     )
+    max_turns: int = setting(Integer(1), "model round trips in one run with tools", 20)
+    max_run_tokens: int | None = setting(
+        Integer(1, nullable=True),
+        "tokens one run may use (default: no limit)",
+        None,
+    )
+    daily_tokens: int | None = setting(
+        Integer(1, nullable=True), "tokens the whole home may use per day (default: no limit)", None
+    )
 
 
 def _one_password_source(c: Checker, item: dict[str, Any], where: str, at: Where) -> None:
@@ -111,6 +121,7 @@ class CalendarSettings:
         Text(nullable=True), "or password_cmd", None, example="CALDAV_PASSWORD"
     )
     password_cmd: str | None = setting(Text(nullable=True), "", None, example='"pass show caldav"')
+    trusted: bool = setting(Flag(), "its events' own text may use tools", False)
 
     @property
     def is_caldav(self) -> bool:

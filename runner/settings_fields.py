@@ -93,14 +93,28 @@ class Kind(Protocol):
 @dataclass(frozen=True)
 class Integer:
     minimum: int = 0
+    nullable: bool = False  # an explicit null is allowed (and means "no limit")
 
-    def parse(self, c: Checker, value: Any, name: str, at: Where) -> int:
+    def parse(self, c: Checker, value: Any, name: str, at: Where) -> int | None:
+        if value is None and self.nullable:
+            return None
         if isinstance(value, bool) or not isinstance(value, int) or value < self.minimum:
             raise c.fail(at.line, f"{name} must be a whole number ≥ {self.minimum}, not {value!r}")
         return value
 
     def show(self, value: Any) -> str:
         return str(value)
+
+
+@dataclass(frozen=True)
+class Flag:
+    def parse(self, c: Checker, value: Any, name: str, at: Where) -> bool:
+        if not isinstance(value, bool):
+            raise c.fail(at.line, f"{name} must be true or false, not {value!r}")
+        return value
+
+    def show(self, value: Any) -> str:
+        return "true" if value else "false"
 
 
 @dataclass(frozen=True)

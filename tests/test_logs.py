@@ -146,9 +146,12 @@ def test_a_new_record_writes_its_fields_in_order_and_optional_ones_only_when_set
         "stop_reason",
         "usage",
         "error",
+        "steps",
+        "turns",
     ]
     final = ExecutionRecord.of_run(
         task, started="s", finished="f", status="failed", model="m", retryable=False
     )
-    assert list(final.to_json())[-1] == "retryable" and final.to_json()["retryable"] is False
+    assert list(final.to_json())[-3:] == ["retryable", "steps", "turns"]
+    assert final.to_json()["retryable"] is False
     assert ExecutionRecord.from_json(done.to_json()) == done

@@ -139,7 +139,9 @@ def test_uncommented_template_values_load_as_the_defaults(tmp_path: Path) -> Non
     for line in body.splitlines():
         line = re.sub(r"^(\s*)# ", r"\1", line)  # uncomment
         line = re.sub(r"\s{2,}# .*$", "", line)  # drop the help
-        if line.lstrip().startswith(("system:", "calendars:", "- ", "url:", "username:", "pass")):
+        if line.lstrip().startswith(
+            ("system:", "calendars:", "- ", "url:", "username:", "pass", "trusted:")
+        ):
             continue  # examples, not defaults
         kept.append(line)
     assert len(kept) > 15

@@ -24,16 +24,18 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from runner.brain.messages import build_params
-from runner.brain.protocol import BrainReply, BrainRequest, SummaryRequest, TextSink, Usage
+from runner.brain.protocol import BrainReply, BrainRequest, SummaryRequest, TextSink
+from runner.brain.tool_loop import run_loop, text_of, usage_of
 from runner.errors import BrainError
 from runner.settings import BrainSettings
 
 if TYPE_CHECKING:
     import anthropic
+    from anthropic.types import Message, MessageParam, TextBlockParam, ToolParam
 
 log = logging.getLogger("runner.brain")
 
@@ -111,20 +113,6 @@ def public_url(url: str) -> str:
     return f"{parts.scheme}://{host}{port}{parts.path}".rstrip("/")
 
 
-def usage_of(message: Any) -> Usage:
-    u = message.usage
-    return Usage(
-        input_tokens=int(u.input_tokens or 0),
-        output_tokens=int(u.output_tokens or 0),
-        cache_read_input_tokens=int(getattr(u, "cache_read_input_tokens", 0) or 0),
-        cache_creation_input_tokens=int(getattr(u, "cache_creation_input_tokens", 0) or 0),
-    )
-
-
-def text_of(message: Any) -> str:
-    return "".join(block.text for block in message.content if block.type == "text")
-
-
 class AnthropicBrain:
     name = "anthropic"
 
@@ -166,11 +154,22 @@ class AnthropicBrain:
         _ = self.client.messages
 
     def complete(self, request: BrainRequest, on_text: TextSink | None = None) -> BrainReply:
+        """The run's round trips (one without tools), each streamed (tool_loop.py)."""
+        system, messages = build_params(request)
+        self._check_credentials()
+        return run_loop(request, messages, lambda m, t: self._send(request, system, m, t, on_text))
+
+    def _send(
+        self,
+        request: BrainRequest,
+        system: list[TextBlockParam],
+        messages: list[MessageParam],
+        tools: list[ToolParam],
+        on_text: TextSink | None,
+    ) -> Message:
         import anthropic
         import httpx2
 
-        system, messages = build_params(request)
-        self._check_credentials()
         self.notices.begin(self.settings.max_retries)
         try:
             with self.client.messages.stream(
@@ -178,18 +177,13 @@ class AnthropicBrain:
                 max_tokens=request.max_tokens,
                 system=system or anthropic.omit,
                 messages=messages,
+                tools=tools or anthropic.omit,
             ) as stream:
-                message = self._read_stream(stream, on_text)
+                return self._read_stream(stream, on_text)
         except (anthropic.AnthropicError, httpx2.HTTPError) as exc:
             raise self.error(exc, request.model) from None
         except UNREADABLE as exc:
             raise self.unreadable(exc) from None
-        return BrainReply(
-            text=text_of(message),
-            model=str(message.model or request.model),
-            usage=usage_of(message),
-            stop_reason=message.stop_reason,
-        )
 
     def _read_stream(self, stream: Any, on_text: TextSink | None) -> Any:
         """The final message, only if the stream really ended.

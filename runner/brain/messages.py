@@ -40,10 +40,19 @@ def failure_note(turn: PriorTurn) -> str:
 
 
 def assistant_text(turn: PriorTurn) -> str:
+    """A prior execution's answer, after a compact line per tool call it made.
+
+    Raw tool output is never replayed, and no `tool_use` block ever goes back: the
+    calls are plain text, so no request can hold a tool_use without its result.
+    """
     if turn.status == "completed" or (turn.response and turn.response.strip()):
         text = turn.response or ""
-        return text if text.strip() else EMPTY_RESPONSE
-    return failure_note(turn)
+        answer = text if text.strip() else EMPTY_RESPONSE
+    else:
+        answer = failure_note(turn)
+    if not turn.steps:
+        return answer
+    return "\n".join(turn.steps) + "\n\n" + answer
 
 
 def text_block(text: str) -> TextBlockParam:

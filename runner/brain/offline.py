@@ -11,6 +11,7 @@ import math
 
 from runner.brain.protocol import BrainReply, BrainRequest, SummaryRequest, TextSink, Usage
 from runner.settings import BrainSettings
+from runner.tasks.grants import describe
 
 OFFLINE_MODEL = "offline"
 
@@ -24,6 +25,19 @@ def request_text(request: BrainRequest) -> str:
     for turn in request.history:
         parts += [turn.instructions, turn.response or turn.error or ""]
     return "\n".join(parts)
+
+
+def tools_text(request: BrainRequest) -> str:
+    """The tools a real model would be offered in this run, and the grants behind them,
+    so permissions can be checked before spending tokens."""
+    names = [spec.name for spec in request.tools.specs()] if request.tools else []
+    if not names:
+        why = f" ({request.grants_source})" if request.grants_source.startswith("none") else ""
+        return f"Tools offered: none{why}\n"
+    lines = [f"Tools offered: {', '.join(names)}\n"]
+    source = f" in {request.grants_source}" if request.grants_source else ""
+    lines.append(f"Granted{source}: {'; '.join(describe(request.grants))}\n")
+    return "".join(lines)
 
 
 class OfflineBrain:
@@ -46,7 +60,7 @@ class OfflineBrain:
             f"Session: {request.session_id}\n"
             f"Prior executions in context: {len(request.history)} ({completed} completed)\n"
             f"Summary header: {'yes' if request.summary else 'no'}\n"
-            f"First line of instructions: {first_line}\n"
+            f"First line of instructions: {first_line}\n" + tools_text(request)
         )
         if on_text is not None:
             for line in text.splitlines(keepends=True):
@@ -64,12 +78,15 @@ class OfflineBrain:
         """An extractive summary, so compression can be tested without a model.
 
         The previous summary's lines, then each distinct non-empty line of the
-        summarised executions' instructions, verbatim, in first-seen order; the oldest
+        summarised executions' instructions and tool calls (`used write_file x.md`),
+        verbatim, in first-seen order; the oldest
         lines are dropped first to stay within `request.cap_tokens`.
         """
         lines: list[str] = []
         seen: set[str] = set()
-        sources = [request.previous_summary or ""] + [t.instructions for t in request.executions]
+        sources = [request.previous_summary or ""]
+        for turn in request.executions:  # its instructions, then a line per tool call
+            sources += [turn.instructions, *turn.steps]
         for text in sources:
             for line in text.splitlines():
                 if line.strip() and line not in seen:

@@ -10,6 +10,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from runner.errors import BrainError
+from runner.tasks.grants import DEFAULT_MAX_TURNS, NO_TOOLS, ToolGrants
+from runner.tools.base import ToolProvider
+from runner.tools.steps import StepSink
+
 
 @dataclass(frozen=True)
 class Usage:
@@ -25,6 +30,14 @@ class Usage:
             "cache_read_input_tokens": self.cache_read_input_tokens,
             "cache_creation_input_tokens": self.cache_creation_input_tokens,
         }
+
+    @property
+    def total(self) -> int:
+        """Every token of the round trips, cache included (what a spend limit counts)."""
+        return self.context_tokens
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(**{k: v + getattr(other, k) for k, v in self.to_dict().items()})
 
     @property
     def context_tokens(self) -> int:
@@ -50,6 +63,7 @@ class PriorTurn:
     response: str | None
     status: str
     error: str | None = None
+    steps: tuple[str, ...] = ()  # a compact line per tool call: `used write_file x.md`
 
 
 @dataclass(frozen=True)
@@ -61,6 +75,14 @@ class BrainRequest:
     system: str | None = None
     summary: str | None = None  # the log's summary header text
     history: tuple[PriorTurn, ...] = field(default_factory=tuple)
+    # Tools (SPEC "Agent tools"): the grants as data (what a brain may show or map onto
+    # its own permissions), and the opened toolset the loop calls (None: no tools).
+    grants: ToolGrants = NO_TOOLS
+    grants_source: str = ""  # where the grants came from: tasks/x.yaml, none (...)
+    tools: ToolProvider | None = field(default=None, compare=False)
+    on_step: StepSink | None = field(default=None, compare=False)
+    max_turns: int = DEFAULT_MAX_TURNS
+    max_run_tokens: int | None = None
 
 
 @dataclass(frozen=True)
@@ -71,6 +93,17 @@ class BrainReply:
     stop_reason: str | None = "end_turn"
     turns: int | None = None  # model round trips, when the brain ran a tool-use loop
     cost_usd: float | None = None  # what the brain reports it cost (claude-code)
+
+
+class RunStopped(BrainError):
+    """A run stopped part-way through its loop: by a limit (`max_turns`,
+    `max_run_tokens`) or an API failure after some round trips. Carries what was
+    spent, so the failed record still sums every round trip's usage."""
+
+    def __init__(self, message: str, *, retryable: bool, usage: Usage, turns: int) -> None:
+        super().__init__(message, retryable=retryable)
+        self.usage = usage
+        self.turns = turns
 
 
 @dataclass(frozen=True)

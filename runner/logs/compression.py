@@ -51,7 +51,8 @@ summary header (if any) and the executions below, which are oldest first.
 Keep, in this order, under these four headings:
 1. Standing instructions: what the task is asked to do on every run, and how.
 2. Facts and decisions: every fact given and decision taken, with its exact names, \
-numbers, dates, codes and amounts.
+numbers, dates, codes and amounts, and the files and tools each execution used \
+(its <tool_calls>).
 3. Open items: questions, promises and to-dos not yet resolved.
 4. What changed from run to run: how the instructions, the answers and the situation \
 developed, most recent last.
@@ -350,6 +351,8 @@ def _execution_text(record: ExecutionRecord) -> str:
     )
     parts = [f"<execution {attrs}>", "<instructions>", record.instructions]
     parts.append("</instructions>")
+    if record.steps:  # a compact line per tool call; raw tool output is never replayed
+        parts += ["<tool_calls>", *(step.line() for step in record.steps), "</tool_calls>"]
     if record.response:
         parts += ["<response>", record.response, "</response>"]
     if record.error:

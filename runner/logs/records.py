@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
 from runner.brain.protocol import BrainReply, PriorTurn, Usage
 from runner.tasks.files import Task, TaskStatus
+from runner.tools.steps import Step
 
 _OPTIONAL = "runner.optional"  # written only when not None
 _CODEC = "runner.codec"  # (from JSON, to JSON) for a field that is not a plain value
@@ -58,7 +59,14 @@ def _coded(decode: Callable[[Any], Any], encode: Callable[[Any], Any]) -> dict[s
     return {_CODEC: (decode, encode)}
 
 
+def _steps(value: Any) -> tuple[Step, ...]:
+    if not isinstance(value, list):
+        return ()
+    return tuple(Step.from_json(s) for s in value if isinstance(s, Mapping))
+
+
 USAGE = _coded(_usage, lambda u: u.to_dict())
+STEPS = _coded(_steps, lambda steps: [s.to_json() for s in steps])
 COUNT = _coded(_count, lambda n: n)
 
 
@@ -153,7 +161,9 @@ class ExecutionRecord(Record):
     usage: Usage = field(default_factory=Usage, metadata=USAGE)
     error: str | None = None
     retryable: bool | None = optional()  # False: auth / bad request, tick and watch do not retry
-    turns: int | None = optional()  # model round trips, where the brain ran a tool-use loop
+    # One object per tool call (SPEC "What is recorded"), and the model round trips.
+    steps: tuple[Step, ...] | None = field(default=None, metadata={**STEPS, _OPTIONAL: True})
+    turns: int | None = optional()
     cost_usd: float | None = optional()  # what the brain reports the run cost (claude-code)
     output: str | None = optional()  # the file the answer was written to, home-relative
 
@@ -167,7 +177,8 @@ class ExecutionRecord(Record):
 
     def as_turn(self) -> PriorTurn:
         """This execution as a turn of context for the next run or a summary."""
-        return PriorTurn(self.instructions, self.response, self.status, self.error)
+        lines = tuple(step.line() for step in self.steps or ())
+        return PriorTurn(self.instructions, self.response, self.status, self.error, lines)
 
     @classmethod
     def of_run(
@@ -182,10 +193,19 @@ class ExecutionRecord(Record):
         error: str | None = None,
         retryable: bool = True,
         output: str | None = None,
+        record_id: str | None = None,
+        steps: Sequence[Step] = (),
+        turns: int | None = None,
+        usage: Usage | None = None,
     ) -> ExecutionRecord:
-        """The record one finished (or interrupted) run appends."""
+        """The record one finished (or interrupted) run appends.
+
+        `usage` and `turns` default to the reply's (a failed loop passes what it spent).
+        """
+        if usage is None:
+            usage = reply.usage if reply else Usage()
         return cls(
-            id=new_record_id(),
+            id=record_id or new_record_id(),
             task=task.id,
             session_id=task.session_id,
             occurrence=task.occurrence,
@@ -196,14 +216,22 @@ class ExecutionRecord(Record):
             instructions=task.instructions,
             response=reply.text if reply else None,
             stop_reason=reply.stop_reason if reply else None,
-            usage=reply.usage if reply else Usage(),
+            usage=usage,
             error=error,
             # Only a final failure says so; every other record leaves the key out.
             retryable=False if status == TaskStatus.FAILED and not retryable else None,
-            turns=reply.turns if reply else None,
+            steps=tuple(steps),
+            turns=turns if turns is not None else _turns_of(reply),
             cost_usd=reply.cost_usd if reply else None,
             output=output,
         )
+
+
+def _turns_of(reply: BrainReply | None) -> int:
+    """A reply's round trips: one, unless its brain counted a loop; none without one."""
+    if reply is None:
+        return 0
+    return reply.turns if reply.turns is not None else 1
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from runner.brain.context import build_request
-from runner.brain.protocol import Brain, BrainReply, TextSink
+from runner.brain.protocol import Brain, BrainReply, RunStopped, TextSink, Usage
 from runner.clock import Clock, parse_utc_iso, utc_iso
 from runner.errors import BrainError, RunnerError
 from runner.home import Home
@@ -30,11 +30,15 @@ from runner.run.delivery import (
     send_pending,
     write_record_output,
 )
+from runner.run.journal import execution_id, remove_journal
 from runner.run.recovery import recover_locked
+from runner.run.toolrun import StepLog, equip
 from runner.settings import Settings
 from runner.tasks import files as tasks
 from runner.tasks.files import TaskStatus
 from runner.testpause import pause_point
+from runner.tools.steps import StepSink
+from runner.tools.toolset import Toolset
 
 log = logging.getLogger("runner")
 
@@ -61,6 +65,7 @@ def run_task(
     clock: Clock,
     on_text: TextSink | None = None,
     on_wait: Callable[[str], None] | None = None,
+    on_step: StepSink | None = None,
 ) -> RunOutcome:
     """Execute `task_id` exactly once now. Raises for a task that cannot load."""
     task = tasks.load_task(home, task_id)
@@ -68,7 +73,8 @@ def run_task(
     warming = prewarm_for(settings, task)  # Apprise, when a message is sure to follow
     acquire_waiting(lock, task.key, on_wait)
     try:
-        outcome = run_locked(home, settings, tasks.load_task(home, task_id), brain, clock, on_text)
+        fresh = tasks.load_task(home, task_id)
+        outcome = run_locked(home, settings, fresh, brain, clock, on_text, on_step)
     finally:
         lock.release()
         if warming is not None:
@@ -87,6 +93,7 @@ def run_locked(
     brain: Brain,
     clock: Clock,
     on_text: TextSink | None = None,
+    on_step: StepSink | None = None,
 ) -> RunOutcome:
     """The body of a run; the caller holds the series lock of `task.key`."""
     task = recover_locked(home, task, clock)
@@ -108,23 +115,37 @@ def run_locked(
         ),
     )
     request = build_request(task, settings, contents)
-    reply: BrainReply | None = None
-    error: str | None = None
-    retryable = True
+    sink = StepLog(home, execution_id(task.id, started, task.state.attempts), on_step)
+    end = Ending(home, task, clock, started, request.model, sink)
+    toolset: Toolset | None = None
     try:
         pause_point("executor-before-brain")
+        request, toolset = equip(home, settings, task, request, sink, clock)
         reply = brain.complete(request, on_text)
+    except RunStopped as exc:  # a limit or an API failure part-way through the loop
+        outcome = end.failed(exc.message, exc.retryable, exc.usage, exc.turns)
     except BrainError as exc:
-        error, retryable = exc.message, exc.retryable
+        outcome = end.failed(exc.message, exc.retryable)
     except RunnerError as exc:
-        error = exc.message
+        outcome = end.failed(exc.message, True)
     except BaseException as exc:
         # Ctrl-C, SIGTERM or a bug: record it so the task is never stuck `running`.
         error = INTERRUPTED if isinstance(exc, KeyboardInterrupt | SystemExit) else repr(exc)
-        _finish(home, task, clock, started, request.model, None, error, True)
+        end.failed(error, True)
         raise
-    outcome = _finish(home, task, clock, started, request.model, reply, error, retryable)
+    else:
+        outcome = end.completed(reply)
+    finally:
+        if toolset is not None:
+            _close(toolset)
     return replace(outcome, compression=compress_after(home, settings, task.key, brain, clock))
+
+
+def _close(toolset: Toolset) -> None:
+    try:
+        toolset.close()
+    except Exception as exc:  # the record is written: a server that will not stop is a warning
+        log.warning("closing the tools failed: %s", exc)
 
 
 def compress_after(
@@ -142,36 +163,59 @@ def compress_after(
         return None
 
 
-def _finish(
-    home: Home,
-    task: tasks.Task,
-    clock: Clock,
-    started: str,
-    model: str,
-    reply: BrainReply | None,
-    error: str | None,
-    retryable: bool,
-) -> RunOutcome:
-    finished = utc_iso(clock.now())
-    done = reply is not None and error is None
-    status = TaskStatus.COMPLETED if done else TaskStatus.FAILED
-    output = output_for(task, parse_utc_iso(started)) if done else None
-    record = ExecutionRecord.of_run(
-        task,
-        started=started,
-        finished=finished,
-        status=status,
-        model=model,
-        reply=reply,
-        error=error,
-        retryable=retryable,
-        output=output,
-    )
-    logs.append_record(home, task.key, record)
-    pause_point("executor-after-append")
-    write_record_output(home, task.id, record)  # before the state: recovery redoes it
-    pause_point("executor-after-output")
-    task = tasks.write_state(
-        task, replace(task.state, status=status, finished=finished, error=error)
-    )
-    return RunOutcome(task.id, task.key, status, record, task=task)
+@dataclass
+class Ending:
+    """How a run ends: its record appended (with the journal's steps), the answer
+    delivered to its `output` file, then its state."""
+
+    home: Home
+    task: tasks.Task
+    clock: Clock
+    started: str
+    model: str
+    sink: StepLog
+
+    def completed(self, reply: BrainReply) -> RunOutcome:
+        return self._finish(TaskStatus.COMPLETED, reply, None, True, reply.usage, reply.turns)
+
+    def failed(
+        self, error: str, retryable: bool, usage: Usage | None = None, turns: int | None = None
+    ) -> RunOutcome:
+        return self._finish(TaskStatus.FAILED, None, error, retryable, usage, turns)
+
+    def _finish(
+        self,
+        status: TaskStatus,
+        reply: BrainReply | None,
+        error: str | None,
+        retryable: bool,
+        usage: Usage | None,
+        turns: int | None,
+    ) -> RunOutcome:
+        task = self.task
+        finished = utc_iso(self.clock.now())
+        done = status == TaskStatus.COMPLETED
+        output = output_for(task, parse_utc_iso(self.started)) if done else None
+        record = ExecutionRecord.of_run(
+            task,
+            started=self.started,
+            finished=finished,
+            status=status,
+            model=self.model,
+            reply=reply,
+            error=error,
+            retryable=retryable,
+            output=output,
+            record_id=self.sink.exec_id,
+            steps=self.sink.steps,
+            turns=turns,
+            usage=usage,
+        )
+        logs.append_record(self.home, task.key, record)
+        remove_journal(self.home, self.sink.exec_id)
+        pause_point("executor-after-append")
+        write_record_output(self.home, task.id, record)  # before the state: recovery redoes it
+        pause_point("executor-after-output")
+        state = replace(task.state, status=status, finished=finished, error=error)
+        task = tasks.write_state(task, state)
+        return RunOutcome(task.id, task.key, status, record, task=task)

@@ -18,6 +18,7 @@ from runner.locks import try_series_lock
 from runner.logs import store as logs
 from runner.logs.records import INTERRUPTED, ExecutionRecord
 from runner.run.delivery import write_record_output
+from runner.run.journal import execution_id, read_steps, remove_journal
 from runner.tasks import files as tasks
 from runner.tasks.files import STATUSES, TaskStatus
 
@@ -48,17 +49,25 @@ def recover_locked(home: Home, task: tasks.Task, clock: Clock) -> tasks.Task:
         )
         log.warning("%s: finished before a crash; state repaired from its log", task.id)
         write_record_output(home, task.id, found)  # the crash may have come first
+        remove_journal(home, execution_id(task.id, str(task.state.started), task.state.attempts))
         return tasks.write_state(task, state)
     now = utc_iso(clock.now())
+    started = task.state.started or now
+    # The steps the dead run had finished (journal.py): kept in its record, so the
+    # retry's context says what was already done.
+    exec_id = execution_id(task.id, started, task.state.attempts)
     record = ExecutionRecord.of_run(
         task,
-        started=task.state.started or now,
+        started=started,
         finished=now,
         status=TaskStatus.FAILED,
         model=None,
         error=INTERRUPTED,
+        record_id=exec_id,
+        steps=read_steps(home, exec_id),
     )
     logs.append_record(home, task.key, record)
+    remove_journal(home, exec_id)
     log.warning("%s: an earlier run was interrupted; recorded as failed", task.id)
     state = replace(task.state, status=TaskStatus.FAILED, finished=now, error=INTERRUPTED)
     return tasks.write_state(task, state)

@@ -62,6 +62,28 @@ TASK_FIELDS: dict[str, TaskField] = {
         },
         "fire on a rule, without a calendar: {rrule, at, tz, start?}",
     ),
+    "tools": TaskField(
+        "user",
+        {
+            "type": "object",
+            "properties": {
+                k: {"anyOf": [_NAME, {"type": "array", "items": _NAME}], "description": d}
+                for k, d in (
+                    ("read", "globs relative to the home the agent may read"),
+                    ("write", "globs it may create or replace (implies read)"),
+                    ("mcp", "servers by name from the home's .mcp.json"),
+                )
+            },
+            "additionalProperties": False,
+        },
+        "what a run may read, change and call (SPEC: Agent tools)",
+    ),
+    "max_turns": TaskField(
+        "user", {"type": "integer", "minimum": 1}, "model round trips in one run (default 20)"
+    ),
+    "max_run_tokens": TaskField(
+        "user", {"type": "integer", "minimum": 1}, "tokens one run may use (default: none)"
+    ),
     "output": TaskField(
         "delivery",
         {"type": "string", "minLength": 1, "not": {"pattern": r"^(/|~|\.\./)"}},
@@ -82,6 +104,11 @@ TASK_FIELDS: dict[str, TaskField] = {
     "caldav_uid": TaskField("event", {"type": ["string", "number"]}, "the event's UID"),
     "occurrence": TaskField("event", {"type": "string"}, "the occurrence's start"),
     "recurrence_id": TaskField("event", _TEXT, "the series key (the log key)"),
+    "task": TaskField(
+        "event",
+        {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"},
+        "the hand-written task the event points at (its tools apply)",
+    ),
     "status": TaskField("state", {"enum": list(STATUSES)}, "the runner's state"),
     "attempts": TaskField("state", {"type": "integer", "minimum": 0}, "runs so far"),
     "session_id": TaskField("state", _TIME, "derived from the key"),

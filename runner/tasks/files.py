@@ -27,6 +27,7 @@ from runner.home import Home
 from runner.schedule.scheduled import Schedule, ScheduleError, parse_schedule
 from runner.tasks.delivery import Delivery, parse_delivery
 from runner.tasks.fields import TASK_FIELDS, keys_of
+from runner.tasks.grants import NO_TOOLS, ToolGrants, parse_grants, positive
 from runner.tasks.marker import MARKER as MARKER
 from runner.tasks.marker import STATE_KEYS, check_round_trip
 from runner.tasks.marker import split_text as split_text
@@ -84,6 +85,10 @@ class Task:
     occurrence: str | None = None
     recurrence_id: str | None = None
     schedule: Schedule | None = None  # fires on its own (schedule/scheduled.py)
+    tools: ToolGrants = NO_TOOLS
+    max_turns: int | None = None
+    max_run_tokens: int | None = None
+    ref: str | None = None  # an occurrence's `task:` (the hand-written task it points at)
     state: TaskState = field(default_factory=TaskState)
     delivery: Delivery = field(default_factory=Delivery)  # output, notify, notify_on
 
@@ -202,6 +207,14 @@ def parse_task_text(home: Home, path: Path, text: str) -> Task:
             "or tasks/<series-key>/<stamp>.yaml for a calendar occurrence",
         )
 
+    tools = parse_grants(values.get("tools"), lambda message: fail("tools", message))
+    max_turns = positive(values.get("max_turns"), "max_turns", lambda m: fail("max_turns", m))
+    max_run_tokens = positive(
+        values.get("max_run_tokens"), "max_run_tokens", lambda m: fail("max_run_tokens", m)
+    )
+    ref = text_of("task")
+    if ref is not None and (not TASK_ID_RE.fullmatch(ref) or "/" in ref):
+        raise fail("task", f"'task' must name a hand-written task, not {ref!r}")
     return Task(
         id=task_id,
         path=path,
@@ -217,6 +230,10 @@ def parse_task_text(home: Home, path: Path, text: str) -> Task:
         occurrence=occurrence,
         recurrence_id=recurrence_id,
         schedule=_schedule_of(doc, path, task_id),
+        tools=tools,
+        max_turns=max_turns,
+        max_run_tokens=max_run_tokens,
+        ref=ref,
         state=_parse_state(values, fail),
         delivery=parse_delivery(values, fail),
     )

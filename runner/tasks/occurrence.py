@@ -82,6 +82,9 @@ def task_fields(home: Home, occurrence: Occurrence) -> dict[str, Any]:
         "caldav_uid": occurrence.uid,
         "occurrence": occurrence.start.isoformat(),
         "recurrence_id": occurrence.series_key,
+        # The grants (tools, max_turns, max_run_tokens) are read from this task at run
+        # time, never copied here: see runner/tasks/trust.py.
+        "task": ref_id,
     }
 
 

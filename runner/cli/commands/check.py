@@ -34,11 +34,19 @@ def command(ctx: Context, as_json: bool, style: str) -> None:
                 "problems": [
                     {"path": p.path, "line": p.line, "message": p.message} for p in result.problems
                 ],
+                "warnings": [
+                    {"path": p.path, "line": p.line, "message": p.message} for p in result.warnings
+                ],
             }
         )
     else:
         for problem in result.problems:
             click.echo(github_annotation(problem) if style == "github" else str(problem))
+        for warning in result.warnings:
+            if style == "github":
+                click.echo(github_annotation(warning).replace("::error ", "::warning ", 1))
+            else:
+                notice(f"warning: {warning}")
         files = "file" if result.checked == 1 else "files"
         notice(f"checked {result.checked} {files}: {len(result.problems)} problem(s)")
     if not result.ok:

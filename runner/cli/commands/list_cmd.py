@@ -12,7 +12,7 @@ from runner.listing import list_tasks
 @pass_ctx
 def command(ctx: Context, as_json: bool) -> None:
     """Tasks with status, occurrence, last run and token totals."""
-    result = list_tasks(ctx.home, ctx.clock)
+    result = list_tasks(ctx.home, ctx.clock, ctx.settings)
     for problem in result.problems:
         notice(f"warning: {problem}")
     if as_json:
@@ -22,6 +22,7 @@ def command(ctx: Context, as_json: bool) -> None:
                 "watch": {"running": result.watch_pid is not None, "pid": result.watch_pid},
                 "tasks": [row.to_json() for row in result.rows],
                 "delivery": result.delivery,
+                "today": result.spend.to_json() if result.spend else None,
             }
         )
         return
@@ -44,6 +45,11 @@ def command(ctx: Context, as_json: bool) -> None:
         if entry.get("last_error"):
             at = entry.get("last_error_at")
             notice(f"delivery: {name}: last error at {at}: {entry['last_error']}")
+    if result.spend is not None:
+        spend = result.spend
+        cap = f" of {spend.cap:,} (brain.daily_tokens)" if spend.cap is not None else ""
+        over = "; over the cap: runs fail with error budget" if spend.exceeded else ""
+        notice(f"today: {spend.tokens:,} tokens{cap}{over}")
     if result.watch_pid is not None:
         notice(f"watch: running (pid {result.watch_pid})")
     else:

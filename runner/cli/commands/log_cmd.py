@@ -8,6 +8,10 @@ from runner.cli.render import emit_json, notice, tokens_text
 from runner.logs.view import view_log
 
 
+def turns_note(turns: int | None) -> str:
+    return f", {turns} round trips" if turns and turns > 1 else ""
+
+
 @click.command("log")
 @click.argument("key_or_task", metavar="KEY_OR_TASK", shell_complete=complete_key_or_task)
 @click.option("--all", "include_archive", is_flag=True, help="Include the archive.")
@@ -30,11 +34,12 @@ def command(ctx: Context, key_or_task: str, include_archive: bool, as_json: bool
         stop_note = f", stopped: {stop}" if stop and stop != "end_turn" else ""
         out.append(
             f"── {record.started or None}  {record.task or None}  {record.status or None}"
-            f"  ({tokens_text(record.usage.to_dict())}{stop_note})"
+            f"  ({tokens_text(record.usage.to_dict())}{turns_note(record.turns)}{stop_note})"
         )
         first = record.instructions.strip().splitlines()
         if first:
             out.append(f"> {first[0]}")
+        out += [f"  {step.line()}" for step in record.steps or ()]
         if record.response:
             out.append(record.response.rstrip())
         if record.error:

@@ -10,6 +10,7 @@ from runner.cli.context import Context, pass_ctx
 from runner.cli.render import TextStream, emit_json, notice
 from runner.run.executor import run_task
 from runner.tasks.files import load_task
+from runner.tools.steps import Step, step_notice
 
 
 @click.command("run")
@@ -24,6 +25,11 @@ def command(ctx: Context, task_id: str, as_json: bool) -> None:
     notice(f"brain: {brain.describe(task.model)}")
 
     stream = TextStream()
+
+    def show_step(step: Step) -> None:
+        stream.end_line()  # the answer so far ends its line before the tool line
+        notice(step_notice(step))
+
     outcome = run_task(
         ctx.home,
         settings,
@@ -32,6 +38,7 @@ def command(ctx: Context, task_id: str, as_json: bool) -> None:
         ctx.clock,
         on_text=None if as_json else stream,
         on_wait=notice,
+        on_step=show_step,
     )
     if as_json:
         emit_json(outcome.record.to_json())

@@ -1,0 +1,154 @@
+"""The tool-use loop of one run (SPEC "Agent tools", "The loop"), over any Messages API
+sender: the Anthropic brain passes its streaming SDK call.
+
+Each round trip sends the conversation; the model's `tool_use` blocks are executed in
+order through the run's toolset, each finished call handed to `on_step` (which
+journals it durably before anything else happens), and every result goes back in one
+user message, so a request never holds a `tool_use` without its `tool_result`. The
+loop ends when the model answers without a tool call, or fails the run with error
+`max_turns` (that many round trips and it still asks for tools) or `max_run_tokens`
+(the round trips' summed usage passed the limit), both not retryable.
+
+Prompt caching. The API allows four `cache_control` breakpoints per request; a run
+with tools uses at most three, deliberately:
+  1. the last prior-turn block (or the system prompt): fixed, set by messages.py, so
+     the series' unchanged context is read from the cache across runs;
+  2. the newest block of the conversation: moves on every round trip, so everything
+     this request sends is written to the cache for the next one;
+  3. the previous round trip's newest block: kept one round longer, because the API
+     looks back only about 20 blocks from a breakpoint for an earlier cache entry, and
+     one round trip may add more blocks than that (many parallel tool calls).
+The fourth stays free. Older moving breakpoints are removed, never left to pile up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from runner.brain.protocol import BrainReply, BrainRequest, RunStopped, Usage
+from runner.clock import utc_iso
+from runner.errors import BrainError
+from runner.testpause import pause_point
+from runner.tools.base import ToolOutput, ToolProvider, ToolSpec
+from runner.tools.steps import Step
+
+if TYPE_CHECKING:
+    from anthropic.types import MessageParam, ToolParam
+
+MAX_TURNS = "max_turns"
+MAX_RUN_TOKENS = "max_run_tokens"
+MOVING_BREAKPOINTS = 2  # the newest block and the previous round trip's newest
+
+Sender = Callable[["list[MessageParam]", "list[ToolParam]"], Any]
+
+
+def tool_params(specs: list[ToolSpec]) -> list[ToolParam]:
+    return [
+        {"name": s.name, "description": s.description, "input_schema": s.input_schema}
+        for s in specs
+    ]
+
+
+def usage_of(message: Any) -> Usage:
+    u = message.usage
+    return Usage(
+        input_tokens=int(u.input_tokens or 0),
+        output_tokens=int(u.output_tokens or 0),
+        cache_read_input_tokens=int(getattr(u, "cache_read_input_tokens", 0) or 0),
+        cache_creation_input_tokens=int(getattr(u, "cache_creation_input_tokens", 0) or 0),
+    )
+
+
+def text_of(message: Any) -> str:
+    return "".join(block.text for block in message.content if block.type == "text")
+
+
+def assistant_blocks(message: Any) -> list[Any]:
+    """The model's reply as it goes back in the next request (text and tool_use)."""
+    blocks: list[Any] = []
+    for block in message.content:
+        if block.type == "text" and block.text:
+            blocks.append({"type": "text", "text": block.text})
+        elif block.type == "tool_use":
+            blocks.append(
+                {"type": "tool_use", "id": block.id, "name": block.name, "input": block.input}
+            )
+    return blocks
+
+
+class Breakpoints:
+    """The moving cache breakpoints of one run (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self.moving: list[dict[str, Any]] = []
+
+    def move(self, messages: list[MessageParam]) -> None:
+        content = messages[-1]["content"]
+        if not isinstance(content, list) or not content:
+            return
+        newest: Any = content[-1]
+        if any(block is newest for block in self.moving):
+            return
+        newest["cache_control"] = {"type": "ephemeral"}
+        self.moving.append(newest)
+        while len(self.moving) > MOVING_BREAKPOINTS:
+            self.moving.pop(0).pop("cache_control", None)
+
+
+def run_tool(tools: ToolProvider, block: Any) -> tuple[Step, dict[str, Any]]:
+    """Execute one tool_use block: its Step and its tool_result block."""
+    arguments = block.input if isinstance(block.input, dict) else {}
+    started = utc_iso(datetime.now(UTC))
+    try:
+        out = tools.call(block.name, arguments)
+    except Exception as exc:  # a provider must not raise; if one does, the model hears it
+        out = ToolOutput(f"the tool failed: {type(exc).__name__}: {exc}", is_error=True)
+    step = Step(block.name, arguments, out.text, out.is_error, started, utc_iso(datetime.now(UTC)))
+    result: dict[str, Any] = {
+        "type": "tool_result",
+        "tool_use_id": block.id,
+        "content": out.text or "(no output)",
+    }
+    if out.is_error:
+        result["is_error"] = True
+    return step, result
+
+
+def run_loop(request: BrainRequest, messages: list[MessageParam], send: Sender) -> BrainReply:
+    """Round trips until an answer without tool calls; raises RunStopped otherwise."""
+    tools = request.tools
+    params = tool_params(tools.specs()) if tools is not None else []
+    breakpoints = Breakpoints()
+    total = Usage()
+    turns = 0
+    try:
+        while True:
+            turns += 1
+            if params:
+                breakpoints.move(messages)
+            message = send(messages, params)
+            total = total + usage_of(message)
+            uses = [b for b in message.content if b.type == "tool_use"]
+            if tools is None or not uses or message.stop_reason != "tool_use":
+                text = text_of(message)
+                model = str(message.model or request.model)
+                return BrainReply(text, model, total, message.stop_reason, turns)
+            if turns >= request.max_turns:
+                raise RunStopped(MAX_TURNS, retryable=False, usage=total, turns=turns)
+            if request.max_run_tokens is not None and total.total > request.max_run_tokens:
+                raise RunStopped(MAX_RUN_TOKENS, retryable=False, usage=total, turns=turns)
+            results: list[Any] = []
+            for block in uses:
+                step, result = run_tool(tools, block)
+                if request.on_step is not None:
+                    request.on_step(step)
+                pause_point("tool-loop-after-step")
+                results.append(result)
+            messages.append({"role": "assistant", "content": assistant_blocks(message)})
+            messages.append({"role": "user", "content": results})
+    except RunStopped:
+        raise
+    except BrainError as exc:
+        raise RunStopped(exc.message, retryable=exc.retryable, usage=total, turns=turns) from None

@@ -1,0 +1,59 @@
+"""What a run is equipped with before its brain call: the day's budget checked, its
+grants decided (tasks/trust.py), its toolset opened, its limits set; and the sink
+that journals each finished step (journal.py) before the model hears its result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from runner.brain.protocol import BrainRequest
+from runner.clock import Clock
+from runner.home import Home
+from runner.run.budget import check_budget
+from runner.run.journal import append_step
+from runner.settings import Settings
+from runner.tasks import files as tasks
+from runner.tasks.trust import grants_for
+from runner.tools.steps import Step, StepSink
+from runner.tools.toolset import Toolset, open_toolset
+
+
+@dataclass
+class StepLog:
+    """Journals each step durably, keeps it for the record, then shows it."""
+
+    home: Home
+    exec_id: str
+    show: StepSink | None = None
+    steps: list[Step] = field(default_factory=list)
+
+    def __call__(self, step: Step) -> None:
+        append_step(self.home, self.exec_id, step)
+        self.steps.append(step)
+        if self.show is not None:
+            self.show(step)
+
+
+def equip(
+    home: Home,
+    settings: Settings,
+    task: tasks.Task,
+    request: BrainRequest,
+    sink: StepLog,
+    clock: Clock,
+) -> tuple[BrainRequest, Toolset | None]:
+    """The request with its grants, toolset and limits; raises to fail the run."""
+    check_budget(home, settings, clock)
+    grants = grants_for(home, settings, task)
+    toolset = None if grants.tools.empty else open_toolset(home, grants.tools)
+    equipped = replace(
+        request,
+        grants=grants.tools,
+        grants_source=grants.source,
+        tools=toolset,
+        on_step=sink,
+        max_turns=grants.max_turns or settings.brain.max_turns,
+        max_run_tokens=grants.max_run_tokens or settings.brain.max_run_tokens,
+    )
+    return equipped, toolset

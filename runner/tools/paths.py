@@ -1,0 +1,131 @@
+"""The trust boundary of the file tools: every path a model names is checked here.
+
+A path is text from the model, so it is treated as hostile. `PathGuard.check` refuses
+absolute paths and any `..` outright, then resolves the rest (symlinks included)
+BEFORE matching: a symlink that leaves the home, or one inside it that points into
+`.git/`, `.runner/` or `logs/`, is judged by where it really leads. Only the resolved
+path, relative to the resolved home, is matched against the grant globs.
+
+Globs: `*` matches within one path part, `**` any number of parts (`notes/**` is
+everything under notes/), `?` one character; `[...]` as in fnmatch.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+# Never readable or writable by a tool, at any depth for .git (a nested repository).
+FORBIDDEN_TOP = (".git", ".runner", "logs")
+
+
+class Refused(Exception):
+    """A path the tools will not touch; its message is what the model sees."""
+
+
+@functools.lru_cache(maxsize=256)
+def glob_regex(glob: str) -> re.Pattern[str]:
+    out: list[str] = []
+    i = 0
+    while i < len(glob):
+        ch = glob[i]
+        if glob.startswith("**/", i):
+            out.append("(?:[^/]*/)*")  # zero or more whole parts
+            i += 3
+        elif glob.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif ch == "*":
+            out.append("[^/]*")
+            i += 1
+        elif ch == "?":
+            out.append("[^/]")
+            i += 1
+        elif ch == "[" and "]" in glob[i + 2 :]:
+            end = glob.index("]", i + 2)
+            body = glob[i + 1 : end].replace("\\", "\\\\")
+            out.append("[^" + body[1:] + "]" if body.startswith("!") else "[" + body + "]")
+            i = end + 1
+        else:
+            out.append(re.escape(ch))
+            i += 1
+    return re.compile("".join(out))
+
+
+def glob_matches(glob: str, rel: str) -> bool:
+    glob = glob.strip().removeprefix("./")
+    if glob.endswith("/"):
+        glob += "**"
+    return glob_regex(glob).fullmatch(rel) is not None
+
+
+def literal_prefix(glob: str) -> str:
+    """The folder part of `glob` before its first wildcard: where a walk may start."""
+    parts: list[str] = []
+    for part in PurePosixPath(glob).parts[:-1]:
+        if any(c in part for c in "*?["):
+            break
+        parts.append(part)
+    return "/".join(parts)
+
+
+@dataclass(frozen=True)
+class Checked:
+    path: Path  # the resolved absolute path
+    rel: str  # relative to the resolved home, with /
+
+
+class PathGuard:
+    def __init__(self, root: Path, read: Iterable[str], write: Iterable[str]) -> None:
+        self.root = root.resolve()
+        self.write = tuple(write)
+        self.read = tuple(read) + tuple(g for g in self.write if g not in tuple(read))
+
+    def check(self, raw: object, *, writing: bool = False) -> Checked:
+        """The resolved path for `raw`, or Refused saying why."""
+        if not isinstance(raw, str) or not raw.strip():
+            raise Refused("path must be a non-empty relative path")
+        text = raw.strip()
+        if "\x00" in text:
+            raise Refused("path contains a NUL character")
+        if text.startswith(("/", "~", "\\")) or re.match(r"[A-Za-z]:[\\/]", text):
+            raise Refused(f"{text}: absolute paths are refused; give a path relative to the home")
+        if ".." in re.split(r"[/\\]", text):
+            raise Refused(f"{text}: '..' is refused; give a path inside the home")
+        resolved = (self.root / text).resolve()
+        if not resolved.is_relative_to(self.root):
+            raise Refused(f"{text}: leads outside the home (through a symlink)")
+        rel = resolved.relative_to(self.root).as_posix()
+        self.forbidden(text, rel)
+        globs = self.write if writing else self.read
+        if not any(glob_matches(g, rel) for g in globs):
+            what = "write" if writing else "read"
+            shown = rel if rel == text.strip("/") else f"{text} (→ {rel})"
+            raise Refused(f"{shown}: not granted to {what} (granted: {', '.join(globs) or 'none'})")
+        return Checked(resolved, rel)
+
+    @staticmethod
+    def forbidden(text: str, rel: str) -> None:
+        parts = rel.split("/")
+        if parts[0] in FORBIDDEN_TOP or ".git" in parts:
+            where = rel if rel == text.strip("/") else f"{text} (→ {rel})"
+            raise Refused(f"{where}: .git/, .runner/ and logs/ are never open to tools")
+
+    def readable(self, rel: str) -> bool:
+        """Whether an already resolved relative path may be read."""
+        parts = rel.split("/")
+        if parts[0] in FORBIDDEN_TOP or ".git" in parts:
+            return False
+        return any(glob_matches(g, rel) for g in self.read)
+
+    def walk_roots(self) -> list[str]:
+        """The folders a listing must walk: the literal prefixes of the read globs."""
+        prefixes = sorted({literal_prefix(g) for g in self.read})
+        roots: list[str] = []
+        for p in prefixes:
+            if not any(p == r or p.startswith(r + "/") or r == "" for r in roots):
+                roots.append(p)
+        return roots

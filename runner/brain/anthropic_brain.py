@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from runner.brain.messages import build_params
@@ -179,7 +179,8 @@ class AnthropicBrain:
                 messages=messages,
                 tools=tools or anthropic.omit,
             ) as stream:
-                return self._read_stream(stream, on_text)
+                message: Message = self._read_stream(stream, on_text)
+                return message
         except (anthropic.AnthropicError, httpx2.HTTPError) as exc:
             raise self.error(exc, request.model) from None
         except UNREADABLE as exc:

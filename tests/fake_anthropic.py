@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -113,6 +114,9 @@ class FakeAnthropic:
     def __init__(self, model: str = "claude-fake-model") -> None:
         self.model = model
         self.requests: list[Recorded] = []
+        # (request fully read, answer fully written) per /v1/messages request, in
+        # perf_counter seconds: the gaps between them are the client's own time.
+        self.timings: list[tuple[float, float]] = []
         self._replies: deque[Reply] = deque()
         self._count_replies: deque[Reply] = deque()
         self._lock = threading.Lock()
@@ -198,6 +202,7 @@ class FakeAnthropic:
                 path = self.path.split("?", 1)[0]
                 length = int(self.headers.get("content-length") or 0)
                 raw = self.rfile.read(length) if length else b"{}"
+                arrived = time.perf_counter()
                 try:
                     body = json.loads(raw or b"{}")
                 except json.JSONDecodeError:
@@ -227,6 +232,9 @@ class FakeAnthropic:
                         self._json(200, fake._message(reply, body), reply.headers)
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (a timeout test)
+                if path == "/v1/messages":
+                    with fake._lock:
+                        fake.timings.append((arrived, time.perf_counter()))
 
             def _json(
                 self, status: int, doc: dict[str, Any], headers: dict[str, str] | None = None

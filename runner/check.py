@@ -71,10 +71,18 @@ def check_home(home: Home, now: datetime | None = None) -> CheckResult:
         warning = untrusted_tools_warning(home, settings or Settings(), task)
         if warning is not None:
             warnings.append(Problem(str(path), _key_line(path, "tools"), warning))
+        if task.tools.shell and (settings or Settings()).brain.provider != "claude-code":
+            warnings.append(Problem(str(path), _key_line(path, "tools"), SHELL_ELSEWHERE))
     count, found = check_calendars(home, now)
     checked += count
     problems.extend(found)
     return CheckResult(checked, tuple(problems), tuple(warnings))
+
+
+SHELL_ELSEWHERE = (
+    "tools.shell is a grant of the claude-code brain only; "
+    "with this brain.provider the task gets no shell"
+)
 
 
 def _key_line(path: Path, key: str) -> int | None:
@@ -133,35 +141,7 @@ def check_calendars(home: Home, now: datetime | None = None) -> tuple[int, list[
         problems.extend(_reference_problems(home, cfile))
         file_occurrences(cfile, calendars, start, start + CHECK_WINDOW)
         problems.extend(cfile.ensure_problems())
-    problems.extend(_key_clashes(home, calendars.files))
     return len(calendars.files), problems
-
-
-def _key_clashes(home: Home, files: tuple[CalendarFile, ...]) -> list[Problem]:
-    """A scheduled task whose key another series has already: both would write the same
-    occurrence files (tasks/<key>/<stamp>.yaml), so at a shared time only one fires."""
-    owners: dict[str, Path] = {}
-    for cfile in files:
-        if not cfile.scheduled:
-            for uid in cfile.parsed().masters:
-                owners.setdefault(series_key(uid), cfile.path)
-    found: list[Problem] = []
-    for cfile in files:
-        key = cfile.fixed_key if cfile.scheduled else None
-        if key is None:
-            continue
-        other = owners.setdefault(key, cfile.path)
-        if other == cfile.path:
-            continue
-        try:
-            lines = load_mapping(cfile.path, cfile.path.read_text(encoding="utf-8")).lines
-        except (OSError, UnicodeDecodeError, FileError):  # changed since: no line then
-            lines = {}
-        line = lines.get("key", lines.get("schedule"))
-        where = other.relative_to(home.root) if other.is_relative_to(home.root) else other
-        message = f"key '{key}' is also the series of {where}: give this schedule its own key"
-        found.append(Problem(str(cfile.path), line, message))
-    return found
 
 
 def _reference_problems(home: Home, cfile: CalendarFile) -> list[Problem]:

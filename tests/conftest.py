@@ -16,7 +16,7 @@ from runner.home import Home
 from runner.init import init_home
 from tests.caldav_servers import dav_server, radicale, radicale_htpasswd, xandikos  # noqa: F401
 from tests.cyrus_server import cyrus  # noqa: F401
-from tests.fake_anthropic import fake_anthropic  # noqa: F401  (a shared fixture)
+from tests.fake_anthropic import FakeAnthropic, fake_anthropic  # noqa: F401  (a shared fixture)
 from tests.receiver import receiver  # noqa: F401  (a shared fixture)
 
 REPO = Path(__file__).resolve().parent.parent
@@ -82,3 +82,23 @@ def kill_at(home: Home, point: str, *args: str) -> None:
     finally:
         proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL
+
+
+@pytest.fixture
+def cc_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty HOME for Claude Code (the claude-code brain's tests): no login, no
+    settings, no sessions of the user's."""
+    where = tmp_path / "cc-home"
+    where.mkdir()
+    monkeypatch.setenv("HOME", str(where))
+    monkeypatch.delenv("CLAUDE_CONFIG_DIR", raising=False)
+    return where
+
+
+@pytest.fixture
+def cc_api(monkeypatch: pytest.MonkeyPatch, cc_home: Path) -> Iterator[FakeAnthropic]:
+    """A fake Messages API, with this process's environment pointing Claude Code at it."""
+    with FakeAnthropic() as server:
+        for name, value in server.env().items():
+            monkeypatch.setenv(name, value)
+        yield server

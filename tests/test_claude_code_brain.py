@@ -13,7 +13,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -21,111 +20,37 @@ from runner.brain import process_tree
 from runner.clock import SystemClock
 from runner.home import Home
 from runner.logs import store as logs
-from runner.run.executor import RunOutcome, run_task
-from runner.settings import Settings, load_settings
+from runner.run.executor import run_task
+from runner.settings import load_settings
+from tests.claude_code_support import (
+    configure,
+    needs_cli,
+    our_cli_children,
+    run,
+    stored,
+    system_text,
+    task,
+    transcripts,
+    user_texts,
+)
 from tests.conftest import cli
-from tests.fake_anthropic import FAKE_KEY, FakeAnthropic, Recorded, Reply
+from tests.fake_anthropic import FAKE_KEY, FakeAnthropic, Reply
 
-
-def _cli_runs() -> str | None:
-    """Why the bundled CLI cannot run here, or None when it can."""
-    try:
-        import claude_agent_sdk
-    except ImportError:
-        return "claude-agent-sdk is not installed (pip install '.[claude-code]')"
-    cli_path = Path(claude_agent_sdk.__file__).parent / "_bundled" / "claude"
-    if not cli_path.is_file():
-        return f"the claude-agent-sdk wheel has no bundled CLI at {cli_path}"
-    try:
-        done = subprocess.run([cli_path, "--version"], capture_output=True, timeout=60)
-    except OSError as exc:
-        return f"the bundled Claude Code CLI does not start here: {exc}"
-    if done.returncode != 0:
-        return f"the bundled Claude Code CLI fails here: {done.stderr[-300:]!r}"
-    return None
-
-
-WHY_NOT = _cli_runs()
-pytestmark = pytest.mark.skipif(WHY_NOT is not None, reason=str(WHY_NOT))
-
-
-def configure(home: Home, *, timeout: str = "20s", max_retries: int = 2) -> Settings:
-    home.settings_file.write_text(
-        "brain:\n  provider: claude-code\n  model: claude-sonnet-5-5\n"
-        f"  timeout: {timeout}\n  max_retries: {max_retries}\n",
-        encoding="utf-8",
-    )
-    return load_settings(home.settings_file)
-
-
-def task(home: Home, instructions: str, task_id: str = "hello", extra: str = "") -> None:
-    body = "\n".join("  " + line for line in instructions.splitlines())
-    (home.tasks / f"{task_id}.yaml").write_text(
-        f"title: Hello\ninstructions: |\n{body}\n{extra}", encoding="utf-8"
-    )
-
-
-@pytest.fixture
-def config_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An empty HOME for Claude Code: no login, no settings, no sessions."""
-    where = tmp_path / "cc-home"
-    where.mkdir()
-    monkeypatch.setenv("HOME", str(where))
-    monkeypatch.delenv("CLAUDE_CONFIG_DIR", raising=False)
-    return where
-
-
-@pytest.fixture
-def api(fake_anthropic: FakeAnthropic, monkeypatch: pytest.MonkeyPatch, config_home: Path) -> Any:
-    for name, value in fake_anthropic.env().items():
-        monkeypatch.setenv(name, value)
-    return fake_anthropic
-
-
-def run(home: Home, settings: Settings, task_id: str = "hello") -> RunOutcome:
-    from runner.brain.claude_code import ClaudeCodeBrain
-
-    brain = ClaudeCodeBrain(settings.brain, home.root)
-    return run_task(home, settings, task_id, brain, SystemClock())
-
-
-def system_text(request: Recorded) -> str:
-    system = request.body.get("system") or []
-    return system if isinstance(system, str) else "\n".join(b.get("text", "") for b in system)
-
-
-def user_texts(request: Recorded) -> list[str]:
-    out: list[str] = []
-    for message in request.body["messages"]:
-        if message["role"] != "user":
-            continue
-        content = message["content"]
-        out += [content] if isinstance(content, str) else [b.get("text", "") for b in content]
-    return out
-
-
-def stored(home: Home, key: str = "hello") -> list[dict[str, Any]]:
-    """The log's execution records as they are on disk."""
-    lines = logs.log_path(home, key).read_text(encoding="utf-8").splitlines()
-    return [r for r in map(json.loads, lines) if r["type"] == "execution"]
-
-
-def transcripts(config: Path) -> list[Path]:
-    return [p for p in config.rglob("*.jsonl") if "projects" in p.parts]
+pytestmark = needs_cli
 
 
 # -- a plain answer ------------------------------------------------------------------
 
 
 def test_runner_run_streams_claude_codes_answer_and_records_it(
-    home: Home, fake_anthropic: FakeAnthropic, config_home: Path
+    home: Home, fake_anthropic: FakeAnthropic, cc_home: Path
 ) -> None:
     configure(home)
     task(home, "Say hello. Do not read @/etc/hostname.")
     fake_anthropic.queue(
         Reply(text="Hello from Claude Code.", chunks=["Hello ", "from Claude Code."])
     )
-    done = cli(home, "run", "hello", env={**fake_anthropic.env(), "HOME": str(config_home)})
+    done = cli(home, "run", "hello", env={**fake_anthropic.env(), "HOME": str(cc_home)})
     assert done.returncode == 0, done.stderr
     assert done.stdout == "Hello from Claude Code.\n"
     assert "brain: claude-code (claude-sonnet-5-5)" in done.stderr
@@ -143,24 +68,24 @@ def test_runner_run_streams_claude_codes_answer_and_records_it(
     # The instructions arrive as written: no @file expansion of calendar text.
     assert user_texts(request) == ["Say hello. Do not read @/etc/hostname.\n\n---\nTitle: Hello"]
     assert "You run unattended" in system_text(request)
-    assert transcripts(config_home) == []  # no Claude Code session was saved
+    assert transcripts(cc_home) == []  # no Claude Code session was saved
 
 
 # -- memory: ours, from the log --------------------------------------------------------
 
 
 def test_run_two_gets_run_ones_fact_from_the_log_in_a_fresh_session(
-    home: Home, api: FakeAnthropic, config_home: Path
+    home: Home, cc_api: FakeAnthropic, cc_home: Path
 ) -> None:
     settings = configure(home)
     task(home, "The code word is PAPAYA-42. Keep it.")
-    api.queue(Reply(text="Noted: PAPAYA-42."))
+    cc_api.queue(Reply(text="Noted: PAPAYA-42."))
     assert run(home, settings).status == "completed"
     task(home, "What was the code word?")
-    api.queue(Reply(text="It was PAPAYA-42."))
+    cc_api.queue(Reply(text="It was PAPAYA-42."))
     outcome = run(home, settings)
     assert outcome.status == "completed"
-    first, second = api.message_requests
+    first, second = cc_api.message_requests
     # Run 2's request, as the server received it, holds run 1's instructions and answer.
     context = system_text(second)
     assert "The code word is PAPAYA-42. Keep it." in context
@@ -171,11 +96,11 @@ def test_run_two_gets_run_ones_fact_from_the_log_in_a_fresh_session(
     session = "X-Claude-Code-Session-Id"
     assert first.headers[session] != second.headers[session]
     assert "PAPAYA" not in system_text(first)
-    assert transcripts(config_home) == []
+    assert transcripts(cc_home) == []
 
 
 def test_a_summary_header_and_a_failed_run_reach_the_context(
-    home: Home, api: FakeAnthropic
+    home: Home, cc_api: FakeAnthropic
 ) -> None:
     settings = configure(home)
     task(home, "Plan the day.", extra="system: Answer in English.\n")
@@ -191,11 +116,11 @@ def test_a_summary_header_and_a_failed_run_reach_the_context(
             "text": "Earlier: the user likes tea.",
         },
     )
-    api.fail(400, times=3, message="prompt is broken")  # Claude Code tries 400s again too
+    cc_api.fail(400, times=3, message="prompt is broken")  # Claude Code tries 400s again too
     assert run(home, settings).status == "failed"
-    api.queue(Reply(text="Done."))
+    cc_api.queue(Reply(text="Done."))
     assert run(home, settings).status == "completed"
-    context = system_text(api.message_requests[-1])
+    context = system_text(cc_api.message_requests[-1])
     assert context.index("Answer in English.") < context.index("Earlier: the user likes tea.")
     assert "(This execution failed and gave no answer: bad request: prompt is broken.)" in context
 
@@ -204,7 +129,7 @@ def test_a_summary_header_and_a_failed_run_reach_the_context(
 
 
 def test_no_key_and_no_login_says_so_and_is_not_retried(
-    home: Home, fake_anthropic: FakeAnthropic, monkeypatch: pytest.MonkeyPatch, config_home: Path
+    home: Home, fake_anthropic: FakeAnthropic, monkeypatch: pytest.MonkeyPatch, cc_home: Path
 ) -> None:
     settings = configure(home)
     task(home, "Say hello.")
@@ -219,16 +144,16 @@ def test_no_key_and_no_login_says_so_and_is_not_retried(
     assert fake_anthropic.message_requests == []
 
 
-def test_a_refused_key_is_an_authentication_failure(home: Home, api: FakeAnthropic) -> None:
+def test_a_refused_key_is_an_authentication_failure(home: Home, cc_api: FakeAnthropic) -> None:
     settings = configure(home, max_retries=0)
     task(home, "Say hello.")
-    api.fail(401, times=5, message="invalid x-api-key")
+    cc_api.fail(401, times=5, message="invalid x-api-key")
     outcome = run(home, settings)
     record = outcome.record.to_json()
     assert outcome.status == "failed"
     assert record["error"].startswith("authentication failed")
     assert record["retryable"] is False
-    assert len(api.message_requests) == 1  # brain.max_retries reaches Claude Code
+    assert len(cc_api.message_requests) == 1  # brain.max_retries reaches Claude Code
     assert FAKE_KEY not in json.dumps(record)
 
 
@@ -256,30 +181,17 @@ def test_runner_check_names_the_missing_package(home: Home) -> None:
 # -- a timeout ends the CLI and everything it started ------------------------------------
 
 
-def _our_cli_children() -> list[str]:
-    import psutil
-
-    found = []
-    for child in psutil.Process().children(recursive=True):
-        try:
-            if "claude" in " ".join(child.cmdline()) and child.status() != psutil.STATUS_ZOMBIE:
-                found.append(f"{child.pid} {child.cmdline()[:2]}")
-        except psutil.NoSuchProcess:
-            continue
-    return found
-
-
 def _tagged(tag: str | None) -> list[int]:
     assert tag is not None
     return process_tree.tagged(tag)
 
 
-def test_a_silent_api_times_out_and_leaves_no_process(home: Home, api: FakeAnthropic) -> None:
+def test_a_silent_api_times_out_and_leaves_no_process(home: Home, cc_api: FakeAnthropic) -> None:
     from runner.brain.claude_code import ClaudeCodeBrain
 
     settings = configure(home, timeout="2s")
     task(home, "Say hello.")
-    api.queue(Reply(text="too late", delay=60))
+    cc_api.queue(Reply(text="too late", delay=60))
     brain = ClaudeCodeBrain(settings.brain, home.root)
     started = time.monotonic()
     outcome = run_task(home, settings, "hello", brain, SystemClock())
@@ -288,6 +200,27 @@ def test_a_silent_api_times_out_and_leaves_no_process(home: Home, api: FakeAnthr
     assert outcome.record.error == "timed out: Claude Code sent nothing for 2s and was ended"
     assert outcome.record.may_retry
     assert elapsed < 15
-    assert len(api.message_requests) == 1  # the CLI really was waiting on the API
-    assert _our_cli_children() == []
+    assert len(cc_api.message_requests) == 1  # the CLI really was waiting on the API
+    assert our_cli_children() == []
     assert _tagged(brain.last_tag) == []
+
+
+def test_compression_asks_claude_code_for_the_summary(home: Home, cc_api: FakeAnthropic) -> None:
+    home.settings_file.write_text(
+        "brain:\n  provider: claude-code\n  timeout: 20s\n"
+        "compression:\n  max_executions: 1\n  keep_recent: 1\n",
+        encoding="utf-8",
+    )
+    settings = load_settings(home.settings_file)
+    task(home, "Note the weather.")
+    cc_api.queue(
+        Reply(text="Sunny."), Reply(text="Rainy."), Reply(text="It was sunny, then rainy.")
+    )
+    assert run(home, settings).status == "completed"
+    outcome = run(home, settings)
+    assert outcome.status == "completed" and outcome.compression is not None
+    lines = logs.log_path(home, "hello").read_text(encoding="utf-8").splitlines()
+    summary = json.loads(lines[0])
+    assert (summary["type"], summary["text"]) == ("summary", "It was sunny, then rainy.")
+    assert len(cc_api.message_requests) == 3
+    assert cc_api.message_requests[-1].body.get("tools", []) == []  # a summary uses no tools

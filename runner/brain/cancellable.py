@@ -13,7 +13,14 @@ import contextlib
 import threading
 from collections.abc import Callable
 
-from runner.brain.protocol import Brain, BrainReply, BrainRequest, SummaryRequest, TextSink
+from runner.brain.protocol import (
+    Brain,
+    BrainReply,
+    BrainRequest,
+    SummaryRequest,
+    TextSink,
+    runs_own_tools,
+)
 from runner.errors import RunnerError
 
 
@@ -39,6 +46,7 @@ class CancellableBrain:
     def __init__(self, inner: Brain) -> None:
         self.inner = inner
         self.name = inner.name
+        self.runs_own_tools = runs_own_tools(inner)
         self._lock = threading.Lock()
         self._cancelled = False
         self._refusing = False

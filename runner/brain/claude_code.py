@@ -19,7 +19,7 @@ else its own login.
 from __future__ import annotations
 
 import json
-import re
+import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -28,23 +28,40 @@ from typing import TYPE_CHECKING, Any
 
 from runner.brain import claude_code_setup as setup
 from runner.brain import process_tree
+from runner.brain.claude_code_grants import NO_PERMISSIONS, Permissions, permissions, refusal
+from runner.brain.claude_code_setup import describe_result, redact
+from runner.brain.claude_code_steps import StepTracker
 from runner.brain.offline import estimate_tokens, request_text
-from runner.brain.protocol import BrainReply, BrainRequest, SummaryRequest, TextSink, Usage
+from runner.brain.protocol import (
+    BrainReply,
+    BrainRequest,
+    RunStopped,
+    SummaryRequest,
+    TextSink,
+    Usage,
+)
 from runner.errors import BrainError
+from runner.home import Home
 from runner.settings import BrainSettings
+from runner.tasks.grants import NO_TOOLS, ToolGrants
+from runner.tools.steps import StepSink
 
 if TYPE_CHECKING:
     from claude_agent_sdk import ClaudeAgentOptions
+
+log = logging.getLogger("runner.brain")
 
 MISSING = "the claude-code brain needs the claude-agent-sdk package: pip install '.[claude-code]'"
 
 
 class ClaudeCodeBrain:
     name = "claude-code"
+    runs_own_tools = True  # Claude Code's tools and MCP servers, under the task's grants
 
-    def __init__(self, settings: BrainSettings, home: Path) -> None:
+    def __init__(self, settings: BrainSettings, home: Path, cli_path: Path | None = None) -> None:
         self.settings = settings
         self.home = home
+        self.cli_path = cli_path  # None: the CLI bundled with the SDK (else `claude` on PATH)
         self.last_tag: str | None = None  # the process tag of the latest run (for tests)
 
     def describe(self, model: str | None = None) -> str:
@@ -56,6 +73,7 @@ class ClaudeCodeBrain:
             import claude_agent_sdk  # noqa: F401
         except ImportError:
             raise BrainError(MISSING, retryable=False) from None
+        process_tree.sweep_orphans()  # what a killed runner left behind
 
     # -- the Brain interface ------------------------------------------------------
 
@@ -65,6 +83,11 @@ class ClaudeCodeBrain:
             system_append=setup.context_text(request),
             model=request.model,
             max_tokens=request.max_tokens,
+            grants=request.grants,
+            permissions=permissions(Home(self.home), request.grants),
+            max_turns=request.max_turns,
+            max_run_tokens=request.max_run_tokens,
+            on_step=request.on_step,
         )
         return self._run(ask, on_text)
 
@@ -91,6 +114,9 @@ class ClaudeCodeBrain:
             import anyio
         except ImportError:
             raise BrainError(MISSING, retryable=False) from None
+        quiet_sdk_log()
+        if left := process_tree.sweep_orphans():
+            log.info("claude-code: ended %d processes left by a runner that was killed", len(left))
         tag = self.last_tag = process_tree.new_tag()
         run = Run(ask, self, tag, on_text)
         try:
@@ -100,23 +126,50 @@ class ClaudeCodeBrain:
                 process_tree.kill_tagged(tag)  # nothing it started may outlive it
 
     def options(self, ask: Ask, tag: str, run: Run) -> ClaudeAgentOptions:
-        from claude_agent_sdk import ClaudeAgentOptions
+        from claude_agent_sdk import ClaudeAgentOptions, HookMatcher
 
+        perms = ask.permissions
+        # Every call passes the grants first; a check that fails blocks the call.
+        guard = HookMatcher(matcher=None, hooks=[run.pre_tool_use], on_failure="block")
         return ClaudeAgentOptions(
             cwd=str(self.home),
             model=ask.model,
             system_prompt={"type": "preset", "preset": "claude_code", "append": ask.system_append},
-            tools=[],
-            permission_mode="dontAsk",
+            tools=perms.tools,
+            allowed_tools=perms.allowed,
+            mcp_servers=perms.mcp_servers,  # type: ignore[arg-type]
+            hooks={"PreToolUse": [guard]} if perms.any else None,
+            max_turns=ask.max_turns,
+            permission_mode="dontAsk",  # not allowed up front: refused, never asked
             setting_sources=[],
-            settings=json.dumps(setup.settings_json([])),
+            settings=json.dumps(setup.settings_json()),
             strict_mcp_config=True,
             include_partial_messages=True,
             verbatim_prompts=True,  # calendar text is data: no @file or /command expansion
             extra_args={"no-session-persistence": None},
-            env=setup.run_env(self.settings, ask.max_tokens, (process_tree.TAG, tag)),
+            env=setup.run_env(self.settings, ask.max_tokens, process_tree.tagged_env(tag)),
             stderr=run.stderr_line,
+            cli_path=self.cli_path,
         )
+
+
+def quiet_sdk_log() -> None:
+    """The SDK logs a CLI that was ended (a timeout, a limit) as an ERROR; the run's
+    record says why in words, so its log goes to the runner's `--debug` output only."""
+    sdk = logging.getLogger("claude_agent_sdk")
+    if not sdk.handlers:
+        sdk.addHandler(logging.NullHandler())
+        sdk.propagate = logging.getLogger("runner").isEnabledFor(logging.DEBUG)
+
+
+def sdk_leftovers(loop: Any, context: dict[str, Any]) -> None:
+    """An SDK task that failed after the CLI was ended (answering a hook of a killed
+    process) is expected, not news: `--debug` only. Anything else as asyncio says it."""
+    exc = context.get("exception")
+    if exc is not None and type(exc).__module__.startswith("claude_agent_sdk"):
+        logging.getLogger("runner.brain").debug("claude-code: %s", exc)
+        return
+    loop.default_exception_handler(context)
 
 
 @dataclass(frozen=True)
@@ -127,6 +180,11 @@ class Ask:
     system_append: str
     model: str
     max_tokens: int
+    grants: ToolGrants = NO_TOOLS
+    permissions: Permissions = NO_PERMISSIONS
+    max_turns: int | None = None
+    max_run_tokens: int | None = None
+    on_step: StepSink | None = None
 
 
 class Run:
@@ -145,14 +203,22 @@ class Run:
         self.texts: list[str] = []
         self.stderr_tail: list[str] = []
         self.result: Any = None
+        self.steps = StepTracker(ask.on_step)
+        self.stop: BrainError | None = None  # why the run must end early (a server, a limit)
+        self.spent = Usage()  # the finished round trips' usage, from the stream
+        self.current: dict[str, Any] = {}  # the round trip under way
+        self.turns_started = 0
 
     def stderr_line(self, line: str) -> None:
         self.last = time.monotonic()
         self.stderr_tail = [*self.stderr_tail[-19:], line]
 
     async def drive(self) -> BrainReply:
+        import asyncio
+
         import anyio
 
+        asyncio.get_running_loop().set_exception_handler(sdk_leftovers)
         failure: list[Exception] = []
         async with anyio.create_task_group() as group:
             group.start_soon(self.watchdog)
@@ -162,11 +228,23 @@ class Run:
                 failure.append(exc)
             finally:
                 group.cancel_scope.cancel()
+        self.steps.close_all()  # a call cut off by the end of the run is a failed step
         if failure:
             self.failed = True
             first = failure[0]
             raise first if isinstance(first, BrainError) else self.error(first) from None
         return self.reply()
+
+    async def pre_tool_use(self, data: Any, tool_use_id: str | None, context: Any) -> Any:
+        """The PreToolUse hook: refuse what the grants do not allow, in words."""
+        self.last = time.monotonic()
+        home, ask = self.brain.home, self.ask
+        args = data.get("tool_input") or {}
+        why = refusal(home, ask.grants, str(data.get("tool_name")), args)
+        if why is None:
+            return {}
+        decision = {"permissionDecision": "deny", "permissionDecisionReason": why}
+        return {"hookSpecificOutput": {"hookEventName": "PreToolUse", **decision}}
 
     async def watchdog(self) -> None:
         """Ends the CLI (and all it started) once it has been silent for `timeout`."""
@@ -186,8 +264,18 @@ class Run:
             async for message in stream:
                 self.last = time.monotonic()
                 self.take(message)
+                if self.stop is not None and not self.failed:
+                    # End the CLI and all it started; the stream then ends as after a
+                    # timeout, and the SDK closes its side in its own order.
+                    self.failed = True
+                    process_tree.kill_tagged(self.tag)  # now, before it sends another request
+        except Exception:
+            if self.stop is None and not self.expired:
+                raise  # the CLI's own end, put in words by error()
         finally:
             await stream.aclose()  # type: ignore[attr-defined]
+        if self.stop is not None:
+            raise self.stop
         if self.expired:
             raise self.timed_out()
         if self.result is None:
@@ -196,24 +284,63 @@ class Run:
             raise self.result_error(self.result)
 
     def take(self, message: Any) -> None:
-        from claude_agent_sdk import AssistantMessage, ResultMessage, StreamEvent
+        from claude_agent_sdk import (
+            AssistantMessage,
+            ResultMessage,
+            StreamEvent,
+            SystemMessage,
+            ToolResultBlock,
+            ToolUseBlock,
+            UserMessage,
+        )
 
         if isinstance(message, StreamEvent):
             if message.parent_tool_use_id is None:
                 self.stream_event(message.event)
         elif isinstance(message, AssistantMessage):
-            if message.parent_tool_use_id is None and message.model:
-                self.model = message.model
+            if message.parent_tool_use_id is None and message.model != "<synthetic>":
+                self.model = message.model or self.model
+            for block in message.content:
+                if isinstance(block, ToolUseBlock) and message.parent_tool_use_id is None:
+                    self.steps.opened(block)
+        elif isinstance(message, UserMessage) and isinstance(message.content, list):
+            for block in message.content:
+                if isinstance(block, ToolResultBlock):
+                    self.steps.closed(block)
+        elif isinstance(message, SystemMessage) and message.subtype == "init":
+            self.check_servers(message.data.get("mcp_servers") or [])
         elif isinstance(message, ResultMessage):
             self.result = message
 
+    def check_servers(self, servers: list[Any]) -> None:
+        """A granted MCP server that did not start fails the run (retryably), by name."""
+        for server in servers:
+            name, status = server.get("name"), server.get("status")
+            if name in self.ask.permissions.mcp_servers and status not in ("connected", None):
+                self.stop = BrainError(f"MCP server {name} did not start ({status})")
+
     def stream_event(self, event: dict[str, Any]) -> None:
-        delta = event.get("delta") or {}
-        if event.get("type") == "content_block_delta" and delta.get("type") == "text_delta":
+        kind, delta = event.get("type"), event.get("delta") or {}
+        if kind == "content_block_delta" and delta.get("type") == "text_delta":
             text = str(delta.get("text") or "")
             self.texts.append(text)
             if self.on_text is not None and text:
                 self.on_text(text)
+        elif kind == "message_start":
+            self.spent += Usage.from_dict(self.current)
+            self.current, self.turns_started = {}, self.turns_started + 1
+            self.count(dict((event.get("message") or {}).get("usage") or {}))
+        elif kind == "message_delta":
+            self.count(dict(event.get("usage") or {}))
+
+    def count(self, usage: dict[str, Any]) -> None:
+        """The round trips' usage so far, against `max_run_tokens` (SPEC "The loop")."""
+        self.current = {**self.current, **{k: v for k, v in usage.items() if v is not None}}
+        limit = self.ask.max_run_tokens
+        total = self.spent + Usage.from_dict(self.current)
+        if limit is not None and total.total > limit and self.stop is None:
+            turns = self.turns_started
+            self.stop = RunStopped(setup.MAX_RUN_TOKENS, retryable=False, usage=total, turns=turns)
 
     def reply(self) -> BrainReply:
         result = self.result
@@ -256,47 +383,8 @@ class Run:
         return BrainError(f"Claude Code failed: {detail}{self.stderr_note()}")
 
     def result_error(self, result: Any) -> BrainError:
-        return describe_result(result, self.ask.model)
-
-
-def describe_result(result: Any, model: str) -> BrainError:
-    """A result with `is_error`, in words (SPEC: auth and bad requests are final)."""
-    text = redact(str(result.result or "; ".join(result.errors or []) or result.subtype))
-    text = re.sub(r"API Error: (\d+ )?", "", text).strip()  # the status is said in words
-    status = result.api_error_status
-    if result.subtype == "error_max_turns" or result.terminal_reason == "max_turns":
-        return BrainError("max_turns", retryable=False)
-    if "not logged in" in text.lower() or "/login" in text:
-        return BrainError(
-            "not logged in: run `claude` once and /login, or set ANTHROPIC_API_KEY",
-            retryable=False,
-        )
-    if status == 401:
-        return BrainError(
-            "authentication failed: check ANTHROPIC_API_KEY or the Claude Code login",
-            retryable=False,
-        )
-    if status == 403:
-        return BrainError(f"permission denied for model {model}: {text}", retryable=False)
-    if status == 404:
-        return BrainError(f"model not found: {model}", retryable=False)
-    if status in (400, 413):
-        return BrainError(f"bad request: {text}", retryable=False)
-    if status == 429:
-        return BrainError(f"rate limited: {text}")
-    if status == 529:
-        return BrainError(f"overloaded: {text}")
-    if status is not None:
-        return BrainError(f"API error (HTTP {status}): {text}")
-    return BrainError(f"Claude Code failed: {text}")
-
-
-def redact(text: str) -> str:
-    """No secret of the environment in a message (the API key may be echoed)."""
-    import os
-
-    for name in ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN"):
-        secret = os.environ.get(name)
-        if secret and len(secret) >= 8:
-            text = text.replace(secret, "[redacted]")
-    return text
+        error = describe_result(result, self.ask.model)
+        if error.message == setup.MAX_TURNS:  # SPEC: the run fails with error `max_turns`
+            usage = Usage.from_dict(result.usage)
+            return RunStopped(error.message, retryable=False, usage=usage, turns=result.num_turns)
+        return error

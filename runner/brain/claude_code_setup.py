@@ -13,8 +13,13 @@
 
 from __future__ import annotations
 
+import os
+import re
+from typing import Any
+
 from runner.brain.messages import SUMMARY_HEADING, assistant_text
 from runner.brain.protocol import BrainRequest, PriorTurn
+from runner.errors import BrainError
 from runner.settings import BrainSettings
 
 QUIET_ENV = {
@@ -30,26 +35,30 @@ UNATTENDED = (
     "answer a question or approve a permission, so do not ask; a tool call that is "
     "refused stays refused. Your final message is recorded as the answer of this run."
 )
+MAX_TURNS = "max_turns"
+MAX_RUN_TOKENS = "max_run_tokens"
 HISTORY_HEADING = "Earlier executions of this task (oldest first), your memory of this series:"
 
 
-def run_env(settings: BrainSettings, max_tokens: int, tag: tuple[str, str]) -> dict[str, str]:
+def run_env(settings: BrainSettings, max_tokens: int, tags: dict[str, str]) -> dict[str, str]:
     """Variables for the CLI on top of the runner's own environment."""
     return {
         **QUIET_ENV,
         "CLAUDE_CODE_MAX_OUTPUT_TOKENS": str(max_tokens),
         "CLAUDE_CODE_MAX_RETRIES": str(settings.max_retries),
-        tag[0]: tag[1],
+        **tags,
     }
 
 
-def settings_json(allow: list[str]) -> dict[str, object]:
-    """The `--settings` layer: only what this run grants, no memory of its own."""
-    return {"autoMemoryEnabled": False, "permissions": {"allow": allow, "deny": []}}
+def settings_json() -> dict[str, object]:
+    """The `--settings` layer: no memory of Claude Code's own (the log is the memory)."""
+    return {"autoMemoryEnabled": False}
 
 
 def execution_text(n: int, turn: PriorTurn) -> str:
     parts = [f"## Execution {n}", "Instructions:", turn.instructions.strip() or "(none)"]
+    if turn.steps:  # a compact line per tool call; raw tool output is never replayed
+        parts += ["Tools used:", *turn.steps]
     parts += ["Answer:", assistant_text(turn).strip()]
     return "\n".join(parts)
 
@@ -66,3 +75,47 @@ def context_text(request: BrainRequest) -> str:
         turns = [execution_text(n, turn) for n, turn in enumerate(request.history, 1)]
         parts.append(HISTORY_HEADING + "\n\n" + "\n\n".join(turns))
     return "\n\n".join(parts)
+
+
+# -- failures in words ------------------------------------------------------------
+
+
+def describe_result(result: Any, model: str) -> BrainError:
+    """A result with `is_error`, in words (SPEC: auth and bad requests are final)."""
+    text = redact(str(result.result or "; ".join(result.errors or []) or result.subtype))
+    text = re.sub(r"API Error: (\d+ )?", "", text).strip()  # the status is said in words
+    status = result.api_error_status
+    if result.subtype == "error_max_turns" or result.terminal_reason == "max_turns":
+        return BrainError(MAX_TURNS, retryable=False)
+    if "not logged in" in text.lower() or "/login" in text:
+        return BrainError(
+            "not logged in: run `claude` once and /login, or set ANTHROPIC_API_KEY",
+            retryable=False,
+        )
+    if status == 401:
+        return BrainError(
+            "authentication failed: check ANTHROPIC_API_KEY or the Claude Code login",
+            retryable=False,
+        )
+    if status == 403:
+        return BrainError(f"permission denied for model {model}: {text}", retryable=False)
+    if status == 404:
+        return BrainError(f"model not found: {model}", retryable=False)
+    if status in (400, 413):
+        return BrainError(f"bad request: {text}", retryable=False)
+    if status == 429:
+        return BrainError(f"rate limited: {text}")
+    if status == 529:
+        return BrainError(f"overloaded: {text}")
+    if status is not None:
+        return BrainError(f"API error (HTTP {status}): {text}")
+    return BrainError(f"Claude Code failed: {text}")
+
+
+def redact(text: str) -> str:
+    """No secret of the environment in a message (the API key may be echoed)."""
+    for name in ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN"):
+        secret = os.environ.get(name)
+        if secret and len(secret) >= 8:
+            text = text.replace(secret, "[redacted]")
+    return text

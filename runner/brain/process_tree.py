@@ -16,10 +16,54 @@ import uuid
 from typing import Any
 
 TAG = "RUNNER_CLAUDE_RUN"
+OWNER = "RUNNER_CLAUDE_OWNER"  # `pid:start time` of the runner process that started it
 
 
 def new_tag() -> str:
     return uuid.uuid4().hex
+
+
+def owner() -> str:
+    """This process as an owner: its pid and start time (a reused pid is another)."""
+    import psutil
+
+    me = psutil.Process()
+    return f"{me.pid}:{me.create_time():.3f}"
+
+
+def tagged_env(tag: str) -> dict[str, str]:
+    return {TAG: tag, OWNER: owner()}
+
+
+def sweep_orphans() -> list[int]:
+    """Kill tagged processes whose runner is gone (it was SIGKILLed mid-run): the CLI
+    and what it started outlive their runner otherwise. Returns their pids."""
+    import psutil
+
+    orphans: list[psutil.Process] = []
+    for proc in psutil.process_iter():
+        try:
+            env = proc.environ()
+            if TAG in env and not _owner_alive(env.get(OWNER, "")):
+                orphans.append(proc)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+    for proc in orphans:
+        try:
+            proc.kill()
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return [p.pid for p in orphans]
+
+
+def _owner_alive(value: str) -> bool:
+    import psutil
+
+    pid, _, started = value.partition(":")
+    try:
+        return f"{psutil.Process(int(pid)).create_time():.3f}" == started
+    except (ValueError, psutil.NoSuchProcess, psutil.AccessDenied):
+        return False
 
 
 def tagged(tag: str) -> list[int]:

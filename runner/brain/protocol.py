@@ -106,6 +106,12 @@ class RunStopped(BrainError):
         self.turns = turns
 
 
+def runs_own_tools(brain: object) -> bool:
+    """Whether a brain runs the tools itself (claude-code: Claude Code's own tools and
+    MCP servers, under the grants): the executor then opens no toolset for it."""
+    return bool(getattr(brain, "runs_own_tools", False))
+
+
 @dataclass(frozen=True)
 class SummaryRequest:
     """Fold `executions` (and the previous header) into one summary header text.

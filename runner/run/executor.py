@@ -12,10 +12,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 from runner.brain.context import build_request
-from runner.brain.protocol import Brain, BrainReply, RunStopped, TextSink, Usage
+from runner.brain.protocol import Brain, BrainReply, RunStopped, TextSink, Usage, runs_own_tools
 from runner.clock import Clock, parse_utc_iso, utc_iso
 from runner.errors import BrainError, RunnerError
 from runner.home import Home
@@ -23,7 +22,6 @@ from runner.locks import acquire_waiting, series_lock
 from runner.logs import store as logs
 from runner.logs.compression import CompressResult, maybe_compress
 from runner.logs.records import INTERRUPTED, ExecutionRecord
-from runner.logs.tail import read_recent
 from runner.run.delivery import (
     Pending,
     output_for,
@@ -43,8 +41,6 @@ from runner.tools.steps import StepSink
 from runner.tools.toolset import Toolset
 
 log = logging.getLogger("runner")
-
-LARGE_LOG = 32_000_000  # bytes; a healthy live log is far smaller (tail.py)
 
 
 @dataclass(frozen=True)
@@ -103,9 +99,7 @@ def run_locked(
     task = recover_locked(home, task, clock)
     # Read the context before marking the task `running`: a log that cannot be read
     # (a bad line in the middle) then fails the command without leaving it stuck.
-    # Only the header and the recent executions: a run's cost does not grow with the
-    # live log (logs/tail.py says how "recent" is bounded).
-    contents = read_recent(home, task.key, settings.compression.max_executions)
+    contents = logs.read_log(home, task.key)
     started = utc_iso(clock.now())
     task = tasks.write_state(
         task,
@@ -126,7 +120,8 @@ def run_locked(
     toolset: Toolset | None = None
     try:
         pause_point("executor-before-brain")
-        request, toolset = equip(home, settings, task, request, sink, clock)
+        own = runs_own_tools(brain)
+        request, toolset = equip(home, settings, task, request, sink, clock, open_tools=not own)
         reply = brain.complete(request, on_text)
     except RunStopped as exc:  # a limit or an API failure part-way through the loop
         outcome = end.failed(exc.message, exc.retryable, exc.usage, exc.turns)
@@ -162,17 +157,6 @@ def compress_after(
     The execution is already recorded and its task state written: nothing that goes
     wrong here may turn it into a failed one, so every error is only a warning.
     """
-    size = _size(logs.log_path(home, key))
-    if size > LARGE_LOG:
-        # Summarising an overgrown log reads all of it: not inside a run, whose cost
-        # must stay bounded. Said on every run until it is done.
-        log.warning(
-            "%s: the live log is %d MB; compress it with `runner compress %s`",
-            key,
-            size // 1_000_000,
-            key,
-        )
-        return None
     try:
         return maybe_compress(home, settings, key, brain, clock)
     except Exception as exc:
@@ -236,10 +220,3 @@ class Ending:
         state = replace(task.state, status=status, finished=finished, error=error)
         task = tasks.write_state(task, state)
         return RunOutcome(task.id, task.key, status, record, task=task)
-
-
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return 0

@@ -42,11 +42,18 @@ def equip(
     request: BrainRequest,
     sink: StepLog,
     clock: Clock,
+    open_tools: bool = True,
 ) -> tuple[BrainRequest, Toolset | None]:
-    """The request with its grants, toolset and limits; raises to fail the run."""
+    """The request with its grants, toolset and limits; raises to fail the run.
+
+    `open_tools=False` for a brain that runs its tools itself (claude-code): it gets
+    the grants as data and starts nothing here.
+    """
     check_budget(home, settings, clock)
     grants = grants_for(home, settings, task)
-    toolset = None if grants.tools.empty else open_toolset(home, grants.tools)
+    g = grants.tools
+    wanted = open_tools and bool(g.read or g.write or g.mcp)  # `shell` is claude-code's own
+    toolset = open_toolset(home, grants.tools) if wanted else None
     equipped = replace(
         request,
         grants=grants.tools,

@@ -73,6 +73,12 @@ TASK_FIELDS: dict[str, TaskField] = {
                     ("write", "globs it may create or replace (implies read)"),
                     ("mcp", "servers by name from the home's .mcp.json"),
                 )
+            }
+            | {
+                "shell": {
+                    "type": "boolean",
+                    "description": "any command, as you: the claude-code brain only",
+                }
             },
             "additionalProperties": False,
         },

@@ -21,6 +21,7 @@ from typing import Any
 from runner.errors import RunnerError
 
 GRANT_KEYS = ("read", "write", "mcp")
+SHELL = "shell"  # `shell: true`: the claude-code brain's shell (Bash); no other brain has one
 _SERVER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 DEFAULT_MAX_TURNS = 20
 
@@ -30,17 +31,23 @@ class ToolGrants:
     read: tuple[str, ...] = ()  # globs relative to the home
     write: tuple[str, ...] = ()  # create or replace; implies read
     mcp: tuple[str, ...] = ()  # server names in <home>/.mcp.json
+    shell: bool = False  # any command, as the user: the claude-code brain only
 
     @property
     def empty(self) -> bool:
-        return not (self.read or self.write or self.mcp)
+        return not (self.read or self.write or self.mcp or self.shell)
 
     @property
     def readable(self) -> tuple[str, ...]:
         return self.read + tuple(g for g in self.write if g not in self.read)
 
-    def to_json(self) -> dict[str, list[str]]:
-        return {k: list(getattr(self, k)) for k in GRANT_KEYS if getattr(self, k)}
+    def to_json(self) -> dict[str, list[str] | bool]:
+        out: dict[str, list[str] | bool] = {
+            k: list(getattr(self, k)) for k in GRANT_KEYS if getattr(self, k)
+        }
+        if self.shell:
+            out[SHELL] = True
+        return out
 
 
 NO_TOOLS = ToolGrants()
@@ -64,8 +71,12 @@ def parse_grants(value: Any, fail: Callable[[str], RunnerError]) -> ToolGrants:
     if not isinstance(value, dict):
         raise fail("'tools' must be a mapping with read, write and mcp lists")
     for key in value:
-        if key not in GRANT_KEYS:
-            raise fail(f"unknown key '{key}' in tools (known: {', '.join(GRANT_KEYS)})")
+        if key not in (*GRANT_KEYS, SHELL):
+            known = ", ".join((*GRANT_KEYS, SHELL))
+            raise fail(f"unknown key '{key}' in tools (known: {known})")
+    shell = value.get(SHELL, False)
+    if not isinstance(shell, bool):
+        raise fail("'tools.shell' must be true or false")
     lists: dict[str, tuple[str, ...]] = {}
     for key in GRANT_KEYS:
         items = value.get(key) or []
@@ -78,7 +89,7 @@ def parse_grants(value: Any, fail: Callable[[str], RunnerError]) -> ToolGrants:
             if why:
                 raise fail(f"tools.{key}: {item!r} {why}")
         lists[key] = tuple(dict.fromkeys(items))
-    return ToolGrants(**lists)
+    return ToolGrants(**lists, shell=shell)
 
 
 def _check_server(name: str) -> str | None:
@@ -95,7 +106,8 @@ def positive(value: Any, name: str, fail: Callable[[str], RunnerError]) -> int |
 
 def describe(grants: ToolGrants) -> list[str]:
     """One line per grant, for a person: `read notes/**, plans/**`."""
-    return [f"{k} {', '.join(getattr(grants, k))}" for k in GRANT_KEYS if getattr(grants, k)]
+    lines = [f"{k} {', '.join(getattr(grants, k))}" for k in GRANT_KEYS if getattr(grants, k)]
+    return [*lines, "shell (claude-code)"] if grants.shell else lines
 
 
 def trusted_names(calendars: Sequence[Any] | None) -> frozenset[str]:

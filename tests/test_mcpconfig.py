@@ -169,3 +169,23 @@ def test_runner_check_reports_a_broken_mcp_json(home: Home) -> None:
     )
     (home.root / ".mcp.json").write_text(GOOD)
     assert cli(home, "check").returncode == 0
+
+
+def test_runner_check_names_a_server_a_task_wants_that_is_not_configured(home: Home) -> None:
+    task = "title: T\ninstructions: I\ntools:\n  read: ['notes/**']\n  mcp: [time, nope]\n"
+    (home.tasks / "t.yaml").write_text(task)
+    result = cli(home, "check")
+    assert result.returncode == 1
+    path = home.tasks / "t.yaml"
+    assert f"{path}:5: tools.mcp: MCP server 'time' is not in .mcp.json (there is none)" in (
+        result.stdout
+    )
+    (home.root / ".mcp.json").write_text('{"mcpServers": {"time": {"command": "x"}}}')
+    result = cli(home, "check")
+    assert result.returncode == 1
+    assert f"{path}:5: tools.mcp: MCP server 'nope' is not in .mcp.json" in result.stdout
+    assert "'time'" not in result.stdout
+    (home.root / ".mcp.json").write_text(
+        '{"mcpServers": {"time": {"command": "x"}, "nope": {"command": "y"}}}'
+    )
+    assert cli(home, "check").returncode == 0

@@ -4,6 +4,9 @@ the run retryably, naming it. Real stdio servers, the real SDK, the fake API."""
 
 from __future__ import annotations
 
+import json
+import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +16,8 @@ from runner.clock import SystemClock
 from runner.home import Home
 from runner.run.executor import run_task
 from runner.settings import Settings, load_settings
+from runner.tools import mcpprocs
+from tests.conftest import cli
 from tests.fake_anthropic import FakeAnthropic, Reply, ToolCall
 from tests.test_mcp import alive, configure, pids_in, stdio
 
@@ -63,3 +68,49 @@ def test_a_server_that_cannot_start_fails_the_run_naming_it(
     assert "echo" in (outcome.record.error or "")
     assert outcome.record.may_retry  # retryable (SPEC)
     assert fake_anthropic.message_requests == []  # no tokens spent
+
+
+CLOCK_TASK = """\
+title: What time is it in Tokyo
+instructions: Ask the time server for the time in Tokyo.
+tools:
+  mcp: [time]
+"""
+
+
+def test_runner_run_offers_the_time_servers_tools_and_calls_one(
+    home: Home, fake_anthropic: FakeAnthropic
+) -> None:
+    """A full `runner run` in its own process, the real SDK against the fake API, the
+    published mcp-server-time over stdio: the task's grant reaches the model as tools,
+    the scripted tool_use is answered by the server, and no server process remains."""
+    configure(home, time={"command": sys.executable, "args": ["-m", "mcp_server_time"]})
+    home.settings_file.write_text("brain:\n  provider: anthropic\n  timeout: 30s\n")
+    (home.tasks / "clock.yaml").write_text(CLOCK_TASK, encoding="utf-8")
+    call = ToolCall("mcp__time__get_current_time", {"timezone": "Asia/Tokyo"})
+    fake_anthropic.queue(Reply(text="Let me ask.", tool_calls=[call]), Reply(text="It is late."))
+    done = cli(home, "run", "clock", "--json", env=fake_anthropic.env(), timeout=120)
+    assert done.returncode == 0, done.stderr
+    first, second = fake_anthropic.message_requests
+    offered = {t["name"]: t for t in first.body["tools"]}
+    assert {"mcp__time__get_current_time", "mcp__time__convert_time"} == set(offered)
+    schema = offered["mcp__time__get_current_time"]["input_schema"]
+    assert schema["required"] == ["timezone"]
+    result = second.body["messages"][-1]["content"][0]
+    assert result["type"] == "tool_result" and not result.get("is_error")
+    assert json.loads(result["content"])["timezone"] == "Asia/Tokyo"
+    assert "mcp__time__get_current_time" in done.stderr  # the one stderr line per call
+    record = json.loads((home.logs / "clock.jsonl").read_text().splitlines()[-1])
+    assert record["status"] == "completed" and record["response"].endswith("It is late.")
+    [step] = record["steps"]
+    assert step["tool"] == "mcp__time__get_current_time" and not step["is_error"]
+    assert json.loads(step["output"])["timezone"] == "Asia/Tokyo"
+    # Every server the run started is gone (each ran in the home, carrying the marker).
+    assert [pid for pid, _ in mcpprocs.marked() if _cwd(pid) == home.root] == []
+
+
+def _cwd(pid: int) -> Path | None:
+    try:
+        return Path(os.readlink(f"/proc/{pid}/cwd"))
+    except OSError:
+        return None

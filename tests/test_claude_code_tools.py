@@ -82,6 +82,7 @@ def test_a_granted_write_happens_and_an_ungranted_one_is_refused(
         ("Read", True),
     ]
     assert "buy milk" in steps[0]["output"]
+    assert steps[1]["input"] == {"file_path": "plans/today.md", "content": "1. milk\n"}
     assert "notes/inbox.md: not granted to write (granted: plans/**)" in steps[2]["output"]
     assert "runner.yaml: not granted to read" in steps[3]["output"]
     assert all(s["started"] <= s["finished"] for s in steps)
@@ -110,7 +111,7 @@ def test_later_runs_see_a_line_per_tool_call_not_the_output(
     assert run_brain(home, settings)[0].status == "completed"
     assert run_brain(home, settings)[0].status == "completed"
     context = system_text(cc_api.message_requests[-1])
-    assert "Tools used:\nused Write " in context
+    assert "Tools used:\nused Write plans/today.md\n" in context  # relative to the home
     assert "SECRET-BODY" not in context
 
 

@@ -203,7 +203,7 @@ class Run:
         self.texts: list[str] = []
         self.stderr_tail: list[str] = []
         self.result: Any = None
-        self.steps = StepTracker(ask.on_step)
+        self.steps = StepTracker(ask.on_step, brain.home)
         self.stop: BrainError | None = None  # why the run must end early (a server, a limit)
         self.spent = Usage()  # the finished round trips' usage, from the stream
         self.current: dict[str, Any] = {}  # the round trip under way

@@ -11,8 +11,10 @@ this module does not import the SDK.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from runner.clock import utc_iso
@@ -43,18 +45,42 @@ def result_text(content: Any) -> str:
     return str(content)
 
 
+PATH_ARGS = ("file_path", "path", "notebook_path")
+
+
+def home_relative(args: dict[str, Any], home: Path | None) -> dict[str, Any]:
+    """Claude Code names files by absolute path; the record names those in the home
+    relative to it (`plans/x.md`), as the runner's own tools do, so a log says the
+    same on every machine the home is cloned to."""
+    if home is None:
+        return args
+    out = dict(args)
+    for key in PATH_ARGS:
+        value = out.get(key)
+        if isinstance(value, str) and os.path.isabs(value):
+            normal = os.path.normpath(value)
+            for base in (str(home), str(home.resolve())):
+                if normal.startswith(base.rstrip(os.sep) + os.sep):
+                    out[key] = normal[len(base.rstrip(os.sep)) + 1 :]
+                    break
+    return out
+
+
 class StepTracker:
     """The open calls of one run, by tool_use id, and the steps finished so far."""
 
-    def __init__(self, sink: StepSink | None, clock: Callable[[], str] = now) -> None:
+    def __init__(
+        self, sink: StepSink | None, home: Path | None = None, clock: Callable[[], str] = now
+    ) -> None:
         self.sink = sink
+        self.home = home
         self.clock = clock
         self.open: dict[str, tuple[str, dict[str, Any], str]] = {}
         self.steps: list[Step] = []
 
     def opened(self, block: Any) -> None:
         raw = getattr(block, "input", None)
-        args = dict(raw) if isinstance(raw, dict) else {}
+        args = home_relative(dict(raw) if isinstance(raw, dict) else {}, self.home)
         self.open[str(block.id)] = (str(block.name), args, self.clock())
 
     def closed(self, block: Any) -> None:

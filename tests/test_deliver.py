@@ -219,7 +219,7 @@ def test_a_missing_output_that_cannot_be_written_says_why(home: Home, tmp_path: 
     outside.mkdir()
     (home.root / "plans").symlink_to(outside)  # meanwhile the folder leads outside
     listed = cli(home, "list")
-    assert "plan: output not written: output 'plans/plan.md' leads outside the home" in (
+    assert "plan: output not written: output plans/plan.md: leads outside the home" in (
         listed.stderr
     )
     assert list(outside.iterdir()) == []

@@ -20,6 +20,7 @@ from runner.fsutil import atomic_write
 from runner.home import Home
 from runner.tasks.delivery import FORBIDDEN_TOP, output_problem
 from runner.tasks.files import Task
+from runner.tools.paths import PathGuard, Refused
 
 
 class OutputRefused(RunnerError):
@@ -60,18 +61,20 @@ def render_output(task: Task, started: datetime) -> str | None:
 
 
 def output_file(home: Home, relative: str) -> Path:
-    """The file for `relative`, resolved (symlinks followed) and checked to stay inside
-    the home and outside .git/, .runner/ and logs/."""
-    root = home.root.resolve()
-    resolved = (root / relative).resolve()
-    if not resolved.is_relative_to(root) or resolved == root:
-        raise OutputRefused(f"output {relative!r} leads outside the home")
-    top = resolved.relative_to(root).parts[0]
-    if top.casefold() in FORBIDDEN_TOP:
+    """The file for `relative`, resolved (symlinks followed) and checked by the write
+    tool's own guard: inside the home, outside .git/, .runner/ and logs/."""
+    try:
+        checked = PathGuard(home.root, (), ("**",)).check(relative, writing=True)
+    except Refused as exc:
+        raise OutputRefused(f"output {exc}") from None
+    if checked.path == home.root.resolve():
+        raise OutputRefused(f"output {relative!r} names the home itself")
+    top = checked.rel.split("/")[0]
+    if top.casefold() in FORBIDDEN_TOP:  # a case-insensitive disk: Logs/ is logs/
         raise OutputRefused(f"output {relative!r} leads under {top}/, which is the runner's")
-    if resolved.is_dir():
+    if checked.path.is_dir():
         raise OutputRefused(f"output {relative!r} is a folder")
-    return resolved
+    return checked.path
 
 
 def write_output(home: Home, relative: str, text: str) -> Path:

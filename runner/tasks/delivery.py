@@ -57,6 +57,8 @@ def output_problem(template: str) -> str | None:
         return "must name a file"
     if parts[0].casefold() in FORBIDDEN_TOP:
         return f"must not write under {parts[0]}/ (.git/, .runner/ and logs/ are the runner's)"
+    if any(p.casefold() == ".git" for p in parts):  # a nested repository's too
+        return "must not write under a .git/ folder"
     return None
 
 

@@ -68,6 +68,13 @@ class WorkFailed(RunnerError):
     exit_code = 1
 
 
+class AlreadyReported(WorkFailed):
+    """The work failed and the command has shown how: only the exit code is left."""
+
+    def __init__(self) -> None:
+        super().__init__("")
+
+
 class BrainError(RunnerError):
     """A brain call failed. `retryable` is False for authentication and bad requests."""
 

@@ -8,7 +8,6 @@ ANTHROPIC_BASE_URL pointing at the fake server.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from runner.brain.anthropic_brain import AnthropicBrain
 from runner.brain.protocol import BrainRequest, SummaryRequest
 from runner.clock import SystemClock
 from runner.errors import BrainError
+from runner.events import Event, notices_to
 from runner.home import Home
 from runner.logs import store as logs
 from runner.logs.records import ExecutionRecord, SummaryRecord
@@ -69,18 +69,17 @@ def texts(message: dict[str, Any]) -> list[str]:
 # -- failures within one attempt: the SDK's own retries ----------------------------
 
 
-def test_overloaded_twice_then_success_completes(
-    home: Home, api: FakeAnthropic, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_overloaded_twice_then_success_completes(home: Home, api: FakeAnthropic) -> None:
     settings = configure(home)
     api.fail(529, times=2)
     api.queue(Reply(text="Hello after the storm."))
-    with caplog.at_level(logging.INFO, logger="runner.brain"):
+    heard: list[Event] = []
+    with notices_to(heard.append):
         outcome = run(home, settings)
     assert outcome.status == "completed"
     assert outcome.record.response == "Hello after the storm."
     assert len(api.message_requests) == 3
-    notices = [r.getMessage() for r in caplog.records if r.name == "runner.brain"]
+    notices = [str(n.to_json()["message"]) for n in heard]
     assert [n.split(" in ")[0] for n in notices] == [
         "brain: retrying (1 of 2)",
         "brain: retrying (2 of 2)",
@@ -425,7 +424,7 @@ def test_json_prints_only_the_final_record(home: Home, fake_anthropic: FakeAnthr
     assert done.returncode == 0, done.stderr
     record = json.loads(done.stdout)  # the whole of stdout is one JSON document
     assert record["response"] == "Streamed but not printed."
-    assert record == records(home)[-1].to_json()
+    assert record == {"version": 1, **records(home)[-1].to_json()}
 
 
 def test_the_api_key_appears_in_no_file_and_no_output(

@@ -1,12 +1,12 @@
 from __future__ import annotations
 
 import json
-import logging
 from dataclasses import replace
 
 import pytest
 
 from runner.errors import LogCorruptError
+from runner.events import Event, Notice, notices_to
 from runner.home import Home
 from runner.logs import store as logs
 
@@ -27,17 +27,17 @@ def test_append_and_read_whole_lines(home: Home) -> None:
     assert contents.summary is None
 
 
-def test_torn_tail_is_moved_aside_before_append(
-    home: Home, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_torn_tail_is_moved_aside_before_append(home: Home) -> None:
     logs.append_record(home, "k", rec(1))
     path = logs.log_path(home, "k")
     with open(path, "ab") as handle:
         handle.write(b'{"type": "execution", "id": "torn", "sta')
     # Readers skip the torn tail.
-    with caplog.at_level(logging.WARNING, logger="runner"):
+    heard: list[Event] = []
+    with notices_to(heard.append):
         assert [r.id for r in logs.read_log(home, "k").executions] == ["id1"]
-    assert "torn last line" in caplog.text
+    assert heard and all(isinstance(n, Notice) for n in heard)
+    assert "torn last line" in str(heard[0].to_json()["message"])
     logs.append_record(home, "k", rec(2))
     lines = path.read_text().splitlines()
     assert [json.loads(x)["id"] for x in lines] == ["id1", "id2"]

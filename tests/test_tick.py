@@ -17,6 +17,7 @@ from runner.brain.offline import OfflineBrain
 from runner.brain.protocol import BrainReply, BrainRequest, TextSink
 from runner.clock import FakeClock
 from runner.errors import BrainError
+from runner.events import Event
 from runner.home import Home
 from runner.logs import store as logs
 from runner.logs.records import ExecutionRecord
@@ -405,9 +406,9 @@ def test_run_series_events_and_two_threads_run_once(home: Home) -> None:
     seen: list[tuple[str, str]] = []
     lock = threading.Lock()
 
-    def on_event(kind: str, data: dict[str, object]) -> None:
+    def on_event(event: Event) -> None:
         with lock:
-            seen.append((kind, str(data["task"])))
+            seen.append((event.KIND, str(event.to_json()["task"])))
 
     threads = [
         threading.Thread(

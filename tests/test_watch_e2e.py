@@ -241,3 +241,21 @@ def test_a_series_that_cannot_start_is_not_retried_in_a_busy_loop(
     errors = [e for e in w.seen if e["event"] == "error"]
     assert 1 <= len(errors) <= 5
     assert w.stop() == 0
+
+
+def test_a_notice_from_the_domain_reaches_watch_json(
+    home: Home, watch: Callable[..., WatchProcess]
+) -> None:
+    """A torn log tail set aside during a run is a `notice` event on the JSON stream."""
+    agent = home.calendars / "agent"
+    agent.mkdir()
+    key = series_key("torn")
+    home.logs.mkdir(parents=True, exist_ok=True)
+    (home.logs / f"{key}.jsonl").write_text('{"type": "execution", "id": "x", "sta')
+    w = watch()
+    (agent / "torn.ics").write_text(event_ics("torn", soon(2)))
+    notice = w.wait_for("notice", timeout=20)
+    assert "torn last line" in notice["message"] and notice["level"] == "warning"
+    assert notice["version"] == 1 and "time" in notice
+    w.wait_for("finished", timeout=20, status="completed")
+    assert w.stop() == 0

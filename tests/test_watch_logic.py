@@ -19,6 +19,7 @@ import pytest
 
 from runner.brain.offline import OfflineBrain
 from runner.clock import FakeClock, local_zone, parse_utc_iso, utc_iso
+from runner.events import Event
 from runner.home import Home
 from runner.keys import series_key
 from runner.run.plan import SeriesWork
@@ -79,8 +80,8 @@ class Harness:
             home, settings, self.clock, CalendarCache(home), self.submit, self.emit
         )
 
-    def emit(self, kind: str, data: dict[str, Any]) -> None:
-        self.events.append((kind, data, self.clock.now()))
+    def emit(self, event: Event) -> None:
+        self.events.append((event.KIND, event.to_json(), self.clock.now()))
 
     def submit(self, work: SeriesWork) -> bool:  # as Watch's workers do
         failed = run_work(self.home, self.settings, work, self.brain, self.clock, self.emit)

@@ -4,7 +4,6 @@ real inotify watcher, the worker pool and shutdown's cancellation at the brain."
 from __future__ import annotations
 
 import json
-import logging
 import os
 import queue
 import threading
@@ -18,9 +17,10 @@ import pytest
 from runner.brain.cancellable import CancellableBrain, Cancelled
 from runner.brain.offline import OfflineBrain
 from runner.brain.protocol import BrainReply, BrainRequest, SummaryRequest, TextSink
-from runner.cli.watch_view import WatchView
+from runner.cli.events_view import EventView
 from runner.clock import FakeClock, SystemClock
 from runner.errors import LockBusy
+from runner.events import Event, Finished, Fired, Skipped, notices_to
 from runner.home import Home
 from runner.logs.records import INTERRUPTED
 from runner.run import executor
@@ -188,21 +188,22 @@ def test_pool_runs_one_per_series_and_different_series_in_parallel() -> None:
     assert not pool.submit(Work("c"))  # closed: no new work
 
 
-def test_pool_names_an_unexpected_error_and_goes_on(caplog: pytest.LogCaptureFixture) -> None:
+def test_pool_names_an_unexpected_error_and_goes_on() -> None:
     done: queue.SimpleQueue[str] = queue.SimpleQueue()
 
     def run(work: Work) -> None:
         raise ValueError(f"boom in {work.key}")
 
     pool: SeriesPool[Work] = SeriesPool(1, run, done.put)
-    with caplog.at_level(logging.ERROR, logger="runner"):
+    heard: list[Event] = []
+    with notices_to(heard.append):
         assert pool.submit(Work("a"))
         assert done.get(timeout=10) == "a"
         assert pool.submit(Work("a"))  # the series is free again
         assert done.get(timeout=10) == "a"
     pool.close()
-    # stderr shows a record's message only: it must say what went wrong
-    messages = [r.getMessage() for r in caplog.records if r.name == "runner"]
+    # a notice is one line: it must say what went wrong
+    messages = [str(n.to_json()["message"]) for n in heard]
     assert len(messages) == 2 and all("boom in a" in m for m in messages)
 
 
@@ -271,7 +272,7 @@ def test_a_sync_outage_is_reported_once_and_its_end_too(home: Home, radicale: Da
     down = CalendarSettings(name="agent", url=f"http://127.0.0.1:{free_port()}/cal/")
     settings = Settings(calendars=(down,), sync_every=300)
     events: list[tuple[str, dict[str, Any]]] = []
-    sync = BackgroundSync(home, settings, lambda kind, data: events.append((kind, data)))
+    sync = BackgroundSync(home, settings, lambda e: events.append((e.KIND, e.to_json())))
     delays = [sync.sync_once() for _ in range(3)]
     assert [kind for kind, _ in events] == ["error"]  # once per outage, not per attempt
     assert events[0][1]["calendar"] == "agent"
@@ -291,27 +292,32 @@ def test_human_view_folds_skipped_occurrences_and_shows_runs(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     clock = FakeClock(datetime(2026, 11, 26, 8, 0, tzinfo=UTC))
-    view = WatchView(clock, as_json=False)
+    view = EventView(clock, as_json=False)
+    about = {"key": "k-1", "title": "Notes", "calendar": "c", "fire_at": "t"}
     for n in range(300):  # a night away from a minutely event
-        view("skipped", {"task": f"k-1/2026112{n}", "key": "k-1"})
-    view("fired", {"task": "k-1/20261126T080000Z", "key": "k-1", "title": "Notes"})
+        view(Skipped(**{**about, "task": f"k-1/2026112{n}"}))
+    task = "k-1/20261126T080000Z"
+    view(Fired(**about, task=task, attempt=1))
     usage = {"input_tokens": 12, "output_tokens": 5}
-    view("finished", {"task": "k-1/20261126T080000Z", "key": "k-1", "status": "completed",
-                      "seconds": 1.25, "usage": usage})  # fmt: skip
+    view(Finished(**about, task=task, status="completed", error=None, usage=usage, seconds=1.25))
     lines = capsys.readouterr().err.splitlines()
     assert lines == [
         "08:00:00 skipped  300 missed occurrences of k-1 (catch_up)",
         "08:00:00 fired    k-1/20261126T080000Z  Notes",
         "08:00:00 finished k-1/20261126T080000Z  completed in 1.2 s, tokens 12 in / 5 out",
     ]
-    json_view = WatchView(clock, as_json=True)
-    json_view("skipped", {"task": "k-1/x", "key": "k-1"})
+    json_view = EventView(clock, as_json=True)
+    json_view(Skipped(**{**about, "task": "k-1/x"}))
     out = capsys.readouterr().out
     assert json.loads(out) == {
+        "version": 1,
         "event": "skipped",
-        "time": "2026-11-26T08:00:00.000000Z",
         "task": "k-1/x",
         "key": "k-1",
+        "title": "Notes",
+        "calendar": "c",
+        "fire_at": "t",
+        "time": "2026-11-26T08:00:00.000000Z",
     }
 
 
@@ -337,8 +343,8 @@ def test_an_unexpected_error_in_a_step_is_reported_and_the_loop_goes_on(
     events: list[tuple[str, dict[str, object]]] = []
     watch: watch_module.Watch
 
-    def emit(kind: str, data: dict[str, object]) -> None:
-        events.append((kind, data))
+    def emit(event: Event) -> None:
+        events.append((event.KIND, event.to_json()))
 
     watch = watch_module.Watch(home, Settings(), SystemClock(), emit)
     stopper = threading.Timer(20, watch.stop)  # a bound, should the loop hang

@@ -13,7 +13,7 @@ imported on the first request, so `runner list` never pays for it and neither do
   errors and timeouts, with backoff and retry-after), `brain.max_retries` of them.
   They are shown on stderr through the SDK's logging: a handler on its
   `anthropic._base_client` logger turns each "Retrying request" record into a
-  notice on the `runner` logger and counts the tries for the final message.
+  notice (runner.events.notify) and counts the tries for the final message.
 - SDK exceptions become BrainError with a message in words; 400/401/403/404 (and the
   other client errors that a retry cannot fix) are not retryable. No message ever
   contains the API key: the SDK reads it from ANTHROPIC_API_KEY, and any echo of it
@@ -31,13 +31,13 @@ from runner.brain.messages import build_params
 from runner.brain.protocol import BrainReply, BrainRequest, SummaryRequest, TextSink
 from runner.brain.tool_loop import run_loop, text_of, usage_of
 from runner.errors import BrainError
+from runner.events import notify
 from runner.settings import BrainSettings
 
 if TYPE_CHECKING:
     import anthropic
     from anthropic.types import Message, MessageParam, TextBlockParam, ToolParam
 
-log = logging.getLogger("runner.brain")
 
 SDK_LOGGER = "anthropic._base_client"  # logs "Retrying request to %s in %f seconds" at INFO
 RETRY_PREFIX = "Retrying request"
@@ -72,7 +72,7 @@ class RetryNotices(logging.Handler):
         delay = record.args[-1] if isinstance(record.args, tuple) and record.args else None
         of = getattr(self._calls, "max_retries", None)
         wait = f" in {delay:.2g}s" if isinstance(delay, int | float) else ""
-        log.info("brain: retrying (%d of %s)%s", retries, of if of is not None else "?", wait)
+        notify(f"brain: retrying ({retries} of {of if of is not None else '?'}){wait}", "info")
 
 
 _notices_lock = threading.Lock()

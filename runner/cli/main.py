@@ -17,7 +17,7 @@ from runner import __version__
 from runner.cli import render
 from runner.cli.commands import COMMANDS
 from runner.cli.context import Context
-from runner.errors import RunnerError
+from runner.errors import RunnerError, UsageError
 from runner.home import resolve_home
 
 
@@ -41,7 +41,8 @@ class RunnerGroup(click.Group):
         except RunnerError as exc:
             if _debugging(ctx):
                 raise
-            render.notice(f"runner: {exc.message}")
+            if exc.message:
+                render.notice(f"runner: {exc.message}")
             sys.exit(exc.exit_code)
         except OSError as exc:
             # A full disk or a permission problem: say which file, not a traceback.
@@ -68,7 +69,8 @@ def _setup_logging(debug: bool) -> None:
     handler.setFormatter(_StderrFormatter())
     root = logging.getLogger("runner")
     root.handlers[:] = [handler]
-    root.setLevel(logging.DEBUG if debug else logging.INFO)
+    # What a person should hear is an event (runner.events); the logger is for --debug.
+    root.setLevel(logging.DEBUG if debug else logging.WARNING)
     root.propagate = False
 
 
@@ -88,8 +90,7 @@ def cli(ctx: click.Context, home: Path | None, debug: bool) -> None:
     ctx.obj = Context(resolved, debug)
     if ctx.invoked_subcommand not in (None, "init") and not resolved.root.is_dir():
         # A typo in --home must not look like an empty home that succeeded.
-        render.notice(f"runner: no home at {resolved.root} (create one with `runner init`)")
-        sys.exit(2)
+        raise UsageError(f"no home at {resolved.root} (create one with `runner init`)")
 
 
 def main() -> None:

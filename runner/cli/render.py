@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Mapping
 from typing import Any
 
-JSON_VERSION = 1
+JSON_VERSION = 1  # every --json document says which shape it has
 
 
-def emit_json(document: Any) -> None:
-    sys.stdout.write(json.dumps(document, ensure_ascii=False, indent=2) + "\n")
+def emit_json(document: Mapping[str, Any]) -> None:
+    versioned = {"version": JSON_VERSION, **document}
+    sys.stdout.write(json.dumps(versioned, ensure_ascii=False, indent=2) + "\n")
     sys.stdout.flush()
 
 

@@ -27,6 +27,7 @@ from typing import Any
 from runner.brain.protocol import Brain, BrainRequest, PriorTurn, SummaryRequest, Usage
 from runner.clock import Clock, utc_iso
 from runner.errors import BrainError, RunnerError, UsageError
+from runner.events import notify
 from runner.fsutil import append_line, atomic_write
 from runner.home import Home
 from runner.keys import check_key, session_id
@@ -183,7 +184,7 @@ def measure(contents: logs.LogContents, brain: Brain, settings: Settings) -> int
     try:
         return context_tokens(contents, brain, settings)
     except RunnerError as exc:
-        log.warning("%s: cannot count the context: %s", contents.key, exc)
+        notify(f"{contents.key}: cannot count the context: {exc}")
         return None
 
 
@@ -278,7 +279,7 @@ def compress_locked(
     warning = None
     if reply.stop_reason == "max_tokens":
         warning = "the summary hit brain.max_tokens and may be cut short"
-        log.warning("%s: %s", key, warning)
+        notify(f"{key}: {warning}")
 
     header = summary_record(contents, older, text, clock)
 
@@ -300,14 +301,14 @@ def compress_locked(
     with contextlib.suppress(FileNotFoundError):
         failure_path(home, key).unlink()
     # After a run this is the only word of it; `runner compress` prints its own answer.
-    log.log(
-        logging.DEBUG if reason == "asked" else logging.INFO,
-        "%s: compressed %d execution(s) into the summary header (covers %d); kept %d",
-        key,
-        len(older),
-        header.covers,
-        len(recent),
+    message = (
+        f"{key}: compressed {len(older)} execution(s) into the summary header "
+        f"(covers {header.covers}); kept {len(recent)}"
     )
+    if reason == "asked":
+        log.debug(message)
+    else:
+        notify(message, "info")
     return replace(
         base,
         status="compressed",
@@ -395,5 +396,5 @@ def _failed(home: Home, clock: Clock, base: CompressResult, error: str) -> Compr
         atomic_write(failure_path(home, base.key), json.dumps(note, ensure_ascii=False) + "\n")
     except OSError as exc:  # .runner/ is a cache: failing to note it changes nothing
         log.debug("cannot note the failed compression: %s", exc)
-    log.warning("%s: compression failed, the log is unchanged: %s", base.key, error)
+    notify(f"{base.key}: compression failed, the log is unchanged: {error}")
     return replace(base, status="failed", error=error)

@@ -9,7 +9,6 @@ stop on a bad line in the middle: guessing there could lose or double history.
 from __future__ import annotations
 
 import json
-import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -18,13 +17,12 @@ from typing import Any
 
 from runner.brain.protocol import Usage
 from runner.errors import LogCorruptError
+from runner.events import notify
 from runner.fsutil import append_line, fsync_dir
 from runner.home import Home
 from runner.keys import check_key
 from runner.logs.records import RECORD_TYPES, ExecutionRecord, LogRecord, SummaryRecord
 from runner.logs.records import new_record_id as new_record_id  # tests and bench use it
-
-log = logging.getLogger("runner")
 
 USAGE_KEYS = tuple(Usage().to_dict())
 
@@ -108,7 +106,7 @@ def set_aside_torn_tail(path: Path) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     fsync_dir(path.parent)
-    log.warning("%s: torn last line (%d bytes) moved to %s", path, len(fragment), corrupt.name)
+    notify(f"{path}: torn last line ({len(fragment)} bytes) moved to {corrupt.name}")
 
 
 def read_records(path: Path) -> list[LogRecord]:
@@ -120,7 +118,7 @@ def read_records(path: Path) -> list[LogRecord]:
     lines = data.split(b"\n")
     tail = lines.pop()  # b"" when the file ends with a newline
     if tail.strip():
-        log.warning("%s: skipping a torn last line (%d bytes)", path, len(tail))
+        notify(f"{path}: skipping a torn last line ({len(tail)} bytes)")
     records: list[LogRecord] = []
     for number, raw in enumerate(lines, start=1):
         if not raw.strip():

@@ -9,7 +9,6 @@ before the record is recorded as `interrupted` (nothing lost).
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -17,6 +16,7 @@ from runner.brain.context import build_request
 from runner.brain.protocol import Brain, BrainReply, RunStopped, TextSink, Usage, runs_own_tools
 from runner.clock import Clock, parse_utc_iso, utc_iso
 from runner.errors import BrainError, RunnerError
+from runner.events import notify
 from runner.home import Home
 from runner.locks import acquire_waiting, series_lock
 from runner.logs import store as logs
@@ -39,8 +39,6 @@ from runner.tasks.files import TaskStatus
 from runner.testpause import pause_point
 from runner.tools.steps import StepSink
 from runner.tools.toolset import Toolset
-
-log = logging.getLogger("runner")
 
 
 @dataclass(frozen=True)
@@ -160,7 +158,7 @@ def compress_after(
     try:
         return maybe_compress(home, settings, key, brain, clock)
     except Exception as exc:
-        log.warning("%s: compression skipped: %s", key, exc)
+        notify(f"{key}: compression skipped: {exc}")
         return None
 
 

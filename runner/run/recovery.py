@@ -9,10 +9,10 @@ crash, the task takes that record's status; otherwise a `failed` record with err
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, replace
 
 from runner.clock import Clock, utc_iso
+from runner.events import notify
 from runner.home import Home
 from runner.locks import try_series_lock
 from runner.logs import store as logs
@@ -21,8 +21,6 @@ from runner.run.delivery import write_record_output
 from runner.run.journal import execution_id, read_steps, remove_journal
 from runner.tasks import files as tasks
 from runner.tasks.files import STATUSES, TaskStatus
-
-log = logging.getLogger("runner")
 
 
 @dataclass(frozen=True)
@@ -47,7 +45,7 @@ def recover_locked(home: Home, task: tasks.Task, clock: Clock) -> tasks.Task:
             finished=found.finished or None,
             error=found.error,
         )
-        log.warning("%s: finished before a crash; state repaired from its log", task.id)
+        notify(f"{task.id}: finished before a crash; state repaired from its log")
         write_record_output(home, task.id, found)  # the crash may have come first
         remove_journal(home, execution_id(task.id, str(task.state.started), task.state.attempts))
         return tasks.write_state(task, state)
@@ -68,7 +66,7 @@ def recover_locked(home: Home, task: tasks.Task, clock: Clock) -> tasks.Task:
     )
     logs.append_record(home, task.key, record)
     remove_journal(home, exec_id)
-    log.warning("%s: an earlier run was interrupted; recorded as failed", task.id)
+    notify(f"{task.id}: an earlier run was interrupted; recorded as failed")
     state = replace(task.state, status=TaskStatus.FAILED, finished=now, error=INTERRUPTED)
     return tasks.write_state(task, state)
 

@@ -11,8 +11,6 @@ start; it never searches.
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -20,6 +18,7 @@ from typing import Any
 from runner.brain.protocol import Brain
 from runner.clock import Clock, utc_iso
 from runner.errors import FileError, Problem, RunnerError
+from runner.events import Cancelled, EventSink, Finished, Fired, ProblemFound, Skipped, notify
 from runner.home import Home
 from runner.locks import series_lock
 from runner.run import history as claims
@@ -34,11 +33,6 @@ from runner.tasks import files as tasks
 from runner.tasks.files import TaskStatus
 from runner.tasks.occurrence import find_or_create
 
-log = logging.getLogger("runner")
-
-EventSink = Callable[[str, dict[str, Any]], None]
-
-
 # -- running one series ---------------------------------------------------------------
 
 
@@ -51,7 +45,7 @@ def run_series(
     on_event: EventSink | None = None,
 ) -> list[RunOutcome]:
     """Do `work` under the series lock, re-checking each occurrence there."""
-    emit = on_event or (lambda kind, data: None)
+    emit: EventSink = on_event or (lambda event: None)
     outcomes: list[RunOutcome] = []
     pending: list[Pending] = []  # notifications, sent once the lock is released
     lock = series_lock(home, work.key)
@@ -69,24 +63,19 @@ def run_series(
         finally:
             lock.release()
     finally:
-
-        def warn(message: str) -> None:
-            emit("notice", {"level": "warning", "key": work.key, "message": message})
-
-        send_pending(home, settings, pending, clock, warn)
+        send_pending(home, settings, pending, clock, lambda m: notify(m, key=work.key))
     return outcomes
 
 
-def _event_data(occurrence: Occurrence, **extra: Any) -> dict[str, Any]:
-    data: dict[str, Any] = {
+def _about(occurrence: Occurrence) -> dict[str, Any]:
+    """The fields every event about an occurrence carries."""
+    return {
         "task": occurrence.task_id,
         "key": occurrence.series_key,
         "title": occurrence.title,
         "calendar": occurrence.calendar,
         "fire_at": utc_iso(occurrence.fire_at),
     }
-    data.update(extra)
-    return data
 
 
 def _run_one_locked(
@@ -107,12 +96,12 @@ def _run_one_locked(
     )
     if state not in (Verdict.FRESH, Verdict.RETRY, Verdict.RUNNING):
         for problem in problems:
-            emit("problem", _problem_data(occurrence, problem))
+            emit(_problem(occurrence, problem))
         return None
     try:
         task = find_or_create(home, occurrence, clock)
     except RunnerError as exc:
-        emit("problem", _problem_data(occurrence, _as_problem(occurrence, exc)))
+        emit(_problem(occurrence, _as_problem(occurrence, exc)))
         return None
     if task.state.status == TaskStatus.RUNNING:
         task = recover_locked(home, task, clock)  # a crashed run: record it, then decide
@@ -122,7 +111,7 @@ def _run_one_locked(
             state, _ = verdict(home, settings, SeriesBook(home, task.key), occurrence, now)
             if state != Verdict.RETRY:
                 return None
-    emit("fired", _event_data(occurrence, attempt=task.state.attempts + 1))
+    emit(Fired(**_about(occurrence), attempt=task.state.attempts + 1))
     started = clock.monotonic()
     outcome = run_locked(home, settings, task, brain, clock)
     if outcome.ok:
@@ -132,15 +121,14 @@ def _run_one_locked(
     if final and outcome.task is not None:
         pending.append(Pending(run_report(outcome.task, outcome.record), outcome.task.delivery))
     emit(
-        "finished",
-        _event_data(
-            occurrence,
+        Finished(
+            **_about(occurrence),
             status=outcome.status,
             final=final,
             error=outcome.record.error,
             usage=outcome.record.usage.to_dict(),
             seconds=round(clock.monotonic() - started, 3),
-        ),
+        )
     )
     return outcome
 
@@ -151,13 +139,8 @@ def _as_problem(occurrence: Occurrence, exc: RunnerError) -> Problem:
     return Problem(str(occurrence.path), None, f"{occurrence.task_id}: {exc.message}")
 
 
-def _problem_data(occurrence: Occurrence, problem: Problem) -> dict[str, Any]:
-    return {
-        "task": occurrence.task_id,
-        "path": problem.path,
-        "line": problem.line,
-        "message": problem.message,
-    }
+def _problem(occurrence: Occurrence, problem: Problem) -> ProblemFound:
+    return ProblemFound(problem.message, occurrence.task_id, problem.path, problem.line)
 
 
 def _skip_locked(
@@ -177,11 +160,11 @@ def _skip_locked(
         if task.state.status != TaskStatus.SKIPPED:
             tasks.write_state(task, replace(task.state, status=TaskStatus.SKIPPED))
     except RunnerError as exc:
-        emit("problem", _problem_data(occurrence, _as_problem(occurrence, exc)))
+        emit(_problem(occurrence, _as_problem(occurrence, exc)))
         return
     claims.write_claim(home, occurrence.task_id, "skipped")
     pending.append(Pending(skip_report(task), task.delivery))
-    emit("skipped", _event_data(occurrence))
+    emit(Skipped(**_about(occurrence)))
 
 
 def _cancel_locked(home: Home, task_id: str, emit: EventSink) -> None:
@@ -192,7 +175,7 @@ def _cancel_locked(home: Home, task_id: str, emit: EventSink) -> None:
     if task.state.status != TaskStatus.PENDING:
         return
     tasks.write_state(task, replace(task.state, status=TaskStatus.CANCELLED))
-    emit("cancelled", {"task": task_id, "key": task.key, "title": task.title})
+    emit(Cancelled(task_id, task.key, task.title))
 
 
 # -- find or create -------------------------------------------------------------------

@@ -6,15 +6,15 @@ plan.py decides what is due; series.py runs each series' work under its lock.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from runner.brain.protocol import Brain
 from runner.clock import Clock
 from runner.errors import FileError, Problem
+from runner.events import Cancelled, Event, EventSink, ProblemFound, Skipped
 from runner.home import Home
 from runner.run.executor import RunOutcome
 from runner.run.plan import plan_due
-from runner.run.series import EventSink, run_series
+from runner.run.series import run_series
 from runner.schedule.cache import CalendarCache
 from runner.settings import Settings
 
@@ -59,24 +59,29 @@ def tick(
     cancelled: list[str] = []
     write_errors: list[Problem] = []
 
-    def sink(kind: str, data: dict[str, Any]) -> None:
-        if kind == "skipped":
-            skipped.append(str(data["task"]))
-        elif kind == "cancelled":
-            cancelled.append(str(data["task"]))
-        elif kind == "problem":
-            problems.append(Problem(str(data["path"]), data["line"], str(data["message"])))
+    def sink(event: Event) -> None:
+        if isinstance(event, Skipped):
+            skipped.append(event.task)
+        elif isinstance(event, Cancelled):
+            cancelled.append(event.task)
+        elif isinstance(event, ProblemFound):
+            problems.append(Problem(event.path or "", event.line, event.message))
         if on_event is not None:
-            on_event(kind, data)
+            on_event(event)
 
-    plan = plan_due(home, settings, calendars, clock.now(), problems)
-    problems[:0] = calendars.problems
+    def found(problem: Problem) -> None:
+        sink(ProblemFound(problem.message, None, problem.path, problem.line))
+
+    planned: list[Problem] = []
+    plan = plan_due(home, settings, calendars, clock.now(), planned)
+    for problem in [*calendars.problems, *planned]:
+        found(problem)
     cache.save()
     for work in plan:
         try:
             outcomes.extend(run_series(home, settings, work, brain, clock, sink))
         except FileError as exc:  # e.g. a log corrupted meanwhile: the other series go on
-            problems.append(Problem.from_error(exc))
+            found(Problem.from_error(exc))
         except OSError as exc:
             # A full disk or an I/O error: this series stops here (a task it marked
             # `running` is recovered by the next command, which records it as
@@ -84,7 +89,7 @@ def tick(
             # fails. Nothing half-written stays behind (fsutil cuts a failed append).
             where = exc.filename or str(home.logs / f"{work.key}.jsonl")
             failed = Problem(str(where), None, f"cannot write: {exc.strerror or exc}")
-            problems.append(failed)
+            found(failed)
             write_errors.append(failed)
     return TickResult(
         tuple(outcomes), tuple(skipped), tuple(cancelled), tuple(problems), tuple(write_errors)

@@ -14,7 +14,6 @@ also live in the disk cache (reader.CalendarCache), encoded by `encode_expansion
 
 from __future__ import annotations
 
-import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -27,8 +26,6 @@ from runner.errors import Problem
 from runner.schedule.cache import CalendarFile, Calendars
 from runner.schedule.occurrence import Occurrence, fire_time
 from runner.schedule.stored import Expansion, time_value
-
-log = logging.getLogger("runner")
 
 # An all-day event fires on its day; a floating one in local time: both can sit up to
 # a day (and a zone offset) away from the UTC window, so the query span is widened.

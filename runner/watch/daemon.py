@@ -36,6 +36,7 @@ from runner.clock import Clock
 from runner.deliver.heartbeat import Heartbeat
 from runner.deliver.send import prewarm
 from runner.errors import RunnerError, UsageError
+from runner.events import EventSink, Failed, Started, Stopped, notify
 from runner.home import Home
 from runner.keys import session_id
 from runner.run.history import SeriesBook
@@ -45,7 +46,7 @@ from runner.schedule.cache import CalendarCache
 from runner.settings import Settings
 from runner.watch.files import ChangeBuffer, FileWatcher
 from runner.watch.lock import acquire_watch_lock
-from runner.watch.loop import STEP_BACKOFF, Emit, WatchLoop
+from runner.watch.loop import STEP_BACKOFF, WatchLoop
 from runner.watch.sync import BackgroundSync
 from runner.watch.workers import SeriesPool
 
@@ -63,7 +64,7 @@ class Watch:
         home: Home,
         settings: Settings,
         clock: Clock,
-        emit: Emit,
+        emit: EventSink,
         on_series_done: Callable[[str], None] | None = None,
     ) -> None:
         self.home = home
@@ -116,7 +117,7 @@ class Watch:
             except (RunnerError, OSError) as exc:
                 # Nothing recorded, so no new retry time: an immediate re-plan would
                 # hit the same error in a tight loop. The next plan tries again.
-                self.emit("error", {"key": work.key, "message": str(exc)})
+                self.emit(Failed(str(exc), key=work.key))
             finally:
                 if self.on_series_done is not None:
                     self.on_series_done(work.key)
@@ -144,17 +145,16 @@ class Watch:
         watcher = FileWatcher(self.home, changes)
         watcher.start()  # before the first scan: nothing written meanwhile is missed
         self.emit(
-            "started",
-            {
-                "home": str(self.home.root),
-                "pid": os.getpid(),
-                "brain": active.name,
-                "model": settings.brain.model,
-                "described": active.describe(),
-                "calendars": [r.name for r in calendar_refs(self.home, settings)],
-                "next": loop.upcoming(3),  # the first scan of the calendars
-                "workers": settings.workers,
-            },
+            Started(
+                home=str(self.home.root),
+                pid=os.getpid(),
+                brain=active.name,
+                model=settings.brain.model,
+                described=active.describe(),
+                calendars=[r.name for r in calendar_refs(self.home, settings)],
+                next=loop.upcoming(3),  # the first scan of the calendars
+                workers=settings.workers,
+            )
         )
         loop.step()  # the first plan: what is due (or missed) now
         cache.save()
@@ -172,7 +172,7 @@ class Watch:
                     # A daemon must outlive a bug or data nobody foresaw: report it, back
                     # off, and plan afresh, rather than die with runs half-handled.
                     log.debug("the watch loop's step failed", exc_info=True)
-                    self.emit("error", {"message": f"unexpected error, retrying: {exc!r}"})
+                    self.emit(Failed(f"unexpected error, retrying: {exc!r}"))
                     nap = STEP_BACKOFF
                 if not self._stop.is_set():
                     self._wake.wait(nap)
@@ -183,7 +183,7 @@ class Watch:
                 beat.stop()
         interrupted = self._shutdown(pool, brain)
         cache.save()
-        self.emit("stopped", {"interrupted": interrupted})
+        self.emit(Stopped(interrupted))
         return 0
 
     def _heartbeat(self) -> Heartbeat | None:
@@ -212,13 +212,13 @@ class Watch:
             brain.cancel()
             if not pool.wait_idle(DRAIN):
                 busy = ", ".join(sorted(pool.running_keys()))
-                log.warning("runs still busy at exit: %s", busy)
+                notify(f"runs still busy at exit: {busy}")
         # A run refused before its call started is interrupted too, not only a cut one.
         return [key for key in running if session_id(key) in brain.interrupted_sessions]
 
 
 def run_work(
-    home: Home, settings: Settings, work: SeriesWork, brain: Brain, clock: Clock, emit: Emit
+    home: Home, settings: Settings, work: SeriesWork, brain: Brain, clock: Clock, emit: EventSink
 ) -> bool:
     """Run one series' due work (in a worker); True when a retry time is new to the
     loop: a run failed, or an occurrence planned as `running` turned out to be an
@@ -249,7 +249,7 @@ def run_watch(
     home: Home,
     settings: Settings,
     clock: Clock,
-    emit: Emit,
+    emit: EventSink,
     on_series_done: Callable[[str], None] | None = None,
 ) -> int:
     """The domain function behind `runner watch`; returns the exit code."""

@@ -13,6 +13,7 @@ from typing import Any
 
 from runner.clock import Clock, utc_iso
 from runner.errors import Problem, RunnerError
+from runner.events import ClockMoved, EventSink, ProblemFound
 from runner.home import Home
 from runner.run.plan import SeriesWork, next_wakeup, plan_due
 from runner.schedule.cache import CalendarCache, Calendars
@@ -35,9 +36,6 @@ BANNER_DAYS = 7  # how far ahead the banner looks for the next occurrences
 STEP_BACKOFF = 5.0  # seconds before planning again after an unexpected error
 
 
-Emit = Callable[[str, dict[str, Any]], None]
-
-
 Submit = Callable[[SeriesWork], bool]
 
 
@@ -51,7 +49,7 @@ class WatchLoop:
         clock: Clock,
         cache: CalendarCache,
         submit: Submit,
-        emit: Emit,
+        emit: EventSink,
         changes: ChangeBuffer | None = None,
         on_gap: Callable[[], None] | None = None,
     ) -> None:
@@ -132,13 +130,8 @@ class WatchLoop:
         if abs(skew) < GAP:
             return False
         # Forward: a suspend (monotonic stopped) or a jump ahead; backward: a jump back.
-        self.emit(
-            "clock",
-            {
-                "skew": round(skew, 3),
-                "reason": "suspend or clock change" if skew > 0 else "clock set back",
-            },
-        )
+        reason = "suspend or clock change" if skew > 0 else "clock set back"
+        self.emit(ClockMoved(round(skew, 3), reason))
         self._rescan = True
         if self.on_gap is not None:
             self.on_gap()
@@ -180,7 +173,7 @@ class WatchLoop:
         # days, and a file that is fixed and broken again is reported again.
         for message in dict.fromkeys(messages):
             if message not in self._reported:
-                self.emit("problem", {"message": message})
+                self.emit(ProblemFound(message))
         self._reported = set(messages)
 
     def _nap(self, now: datetime, mono: float) -> float:

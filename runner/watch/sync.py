@@ -11,15 +11,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
-from typing import Any
 
+from runner.events import EventSink, Failed, Synced
 from runner.home import Home
 from runner.settings import Settings
 
 FIRST_RETRY = 15.0  # seconds; doubles per failed attempt, capped at sync_every
-
-Emit = Callable[[str, dict[str, Any]], None]
 
 
 def caldav_names(settings: Settings) -> list[str]:
@@ -27,7 +24,7 @@ def caldav_names(settings: Settings) -> list[str]:
 
 
 class BackgroundSync:
-    def __init__(self, home: Home, settings: Settings, emit: Emit) -> None:
+    def __init__(self, home: Home, settings: Settings, emit: EventSink) -> None:
         self.home = home
         self.settings = settings
         self.emit = emit
@@ -48,7 +45,7 @@ class BackgroundSync:
         try:
             from runner.calendars import sync  # noqa: F401  (built separately; optional here)
         except ImportError:
-            self.emit("error", {"message": "CalDAV sync is not available; using snapshots"})
+            self.emit(Failed("CalDAV sync is not available; using snapshots"))
             return False
         self._thread.start()
         return True
@@ -90,16 +87,8 @@ class BackgroundSync:
     def _report(self, errors: dict[str, str], changes: int, seconds: float) -> None:
         for name, error in errors.items():
             if self._failing.get(name) is None:
-                self.emit("error", {"calendar": name, "message": f"sync failed: {error}"})
+                self.emit(Failed(f"sync failed: {error}", calendar=name))
         recovered = sorted(set(self._failing) - set(errors))
         self._failing = dict(errors)
         if not errors or changes or recovered:
-            self.emit(
-                "sync",
-                {
-                    "ok": not errors,
-                    "changes": changes,
-                    "recovered": recovered,
-                    "seconds": round(seconds, 3),
-                },
-            )
+            self.emit(Synced(not errors, changes, recovered, round(seconds, 3)))

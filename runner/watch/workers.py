@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import Generic, Protocol, TypeVar
 
 from runner.brain.cancellable import Cancelled
+from runner.events import notify
 
 log = logging.getLogger("runner")
 
@@ -123,7 +124,8 @@ class SeriesPool(Generic[W]):
                 pass  # recorded as interrupted by the executor
             except Exception as exc:
                 # The operator's stderr shows the message only: name what went wrong.
-                log.exception("a run of series %s failed unexpectedly: %r", work.key, exc)
+                log.debug("a run of series %s failed", work.key, exc_info=True)
+                notify(f"a run of series {work.key} failed unexpectedly: {exc!r}", "error")
             finally:
                 with self._lock:
                     self._busy.discard(work.key)

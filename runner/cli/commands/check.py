@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import contextlib
-import sys
 from pathlib import Path
 
 import click
@@ -9,7 +8,7 @@ import click
 from runner.check import check_home
 from runner.cli.context import Context, pass_ctx
 from runner.cli.render import emit_json, notice
-from runner.errors import Problem
+from runner.errors import AlreadyReported, Problem
 
 
 @click.command("check")
@@ -50,7 +49,7 @@ def command(ctx: Context, as_json: bool, style: str) -> None:
         files = "file" if result.checked == 1 else "files"
         notice(f"checked {result.checked} {files}: {len(result.problems)} problem(s)")
     if not result.ok:
-        sys.exit(1)
+        raise AlreadyReported()
 
 
 def github_annotation(problem: Problem) -> str:

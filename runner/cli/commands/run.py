@@ -1,13 +1,12 @@
 from __future__ import annotations
 
-import sys
-
 import click
 
 from runner.brain.registry import make_brain
 from runner.cli.complete import complete_task
 from runner.cli.context import Context, pass_ctx
 from runner.cli.render import TextStream, emit_json, notice
+from runner.errors import WorkFailed
 from runner.run.executor import run_task
 from runner.tasks.files import load_task
 from runner.tools.steps import Step, step_notice
@@ -47,6 +46,5 @@ def command(ctx: Context, task_id: str, as_json: bool) -> None:
     if outcome.record.stop_reason == "max_tokens":
         notice("note: the answer stopped at max_tokens (raise it in runner.yaml or the task)")
     if not outcome.ok:
-        notice(f"runner: {task_id} failed: {outcome.record.error}")
-        sys.exit(1)
+        raise WorkFailed(f"{task_id} failed: {outcome.record.error}")
     notice(f"{task_id}: completed ({outcome.key})")

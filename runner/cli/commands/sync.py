@@ -1,12 +1,12 @@
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING
 
 import click
 
 from runner.cli.context import Context, pass_ctx
 from runner.cli.render import emit_json, notice
+from runner.errors import AlreadyReported
 
 if TYPE_CHECKING:
     from runner.calendars.sync import CalendarSyncResult
@@ -59,7 +59,7 @@ def command(
         if not cal.ok:
             notice(f"runner: sync {cal.name} ({cal.url}): {cal.error}")
     if not result.ok:
-        sys.exit(1)
+        raise AlreadyReported()
 
 
 def _summary(cal: CalendarSyncResult) -> str:

@@ -1,13 +1,12 @@
 from __future__ import annotations
 
-import sys
-from typing import Any
-
 import click
 
 from runner.brain.registry import make_brain
 from runner.cli.context import Context, pass_ctx
-from runner.cli.render import emit_json, notice, plain, tokens_text
+from runner.cli.events_view import EventView
+from runner.cli.render import emit_json, notice
+from runner.errors import AlreadyReported
 from runner.run.tick import tick
 
 
@@ -18,28 +17,13 @@ def command(ctx: Context, as_json: bool) -> None:
     """One pass: every occurrence due by now gets its task and runs; then exit."""
     settings = ctx.settings
     brain = make_brain(settings.brain, home=ctx.home.root)
-
-    def show(kind: str, data: dict[str, Any]) -> None:
-        if kind == "fired":
-            notice(f"fired     {data['task']}  {plain(str(data['title']))}")
-        elif kind == "finished":
-            usage = tokens_text(data.get("usage") or {})
-            error = f"  error: {data['error']}" if data.get("error") else ""
-            notice(f"{data['status']:<10}{data['task']}  {data['seconds']}s  {usage}{error}")
-        elif kind in ("skipped", "cancelled"):
-            notice(f"{kind:<10}{data['task']}")
-        elif kind == "notice":
-            notice(f"warning: {data['message']}")
-
-    def show_notices(kind: str, data: dict[str, Any]) -> None:
-        if kind == "notice":
-            notice(f"warning: {data['message']}")
-
-    if not as_json:
+    # The pass's events as lines on stderr; with --json the one document says it all.
+    view = None if as_json else EventView(ctx.clock, as_json=False, stamped=False)
+    if view is not None:
         notice(f"brain: {brain.name}")
-    result = tick(ctx.home, settings, brain, ctx.clock, on_event=show_notices if as_json else show)
-    for problem in result.problems:
-        notice(f"warning: {problem}")
+    result = tick(ctx.home, settings, brain, ctx.clock, on_event=view)
+    if view is not None:
+        view.end()
     if as_json:
         emit_json(
             {
@@ -69,4 +53,4 @@ def command(ctx: Context, as_json: bool) -> None:
             f"{c['skipped']} skipped, {c['cancelled']} cancelled"
         )
     if not result.ok:
-        sys.exit(1)
+        raise AlreadyReported()  # the failed runs are in the lines or the document

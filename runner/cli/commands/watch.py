@@ -1,11 +1,10 @@
 from __future__ import annotations
 
-import sys
-
 import click
 
 from runner.cli.context import Context, pass_ctx
-from runner.cli.watch_view import WatchView
+from runner.cli.events_view import EventView
+from runner.events import notices_to
 
 
 @click.command("watch")
@@ -15,6 +14,7 @@ def command(ctx: Context, as_json: bool) -> None:
     """The daemon: sync on schedule, react to file changes, fire occurrences on time."""
     from runner.watch.daemon import run_watch
 
-    view = WatchView(ctx.clock, as_json)
-    code = run_watch(ctx.home, ctx.settings, ctx.clock, view, view.end_of_series)
-    sys.exit(code)
+    view = EventView(ctx.clock, as_json)
+    # Notices from anywhere (a torn log, a recovery, a retry) join the event stream.
+    with notices_to(view):
+        run_watch(ctx.home, ctx.settings, ctx.clock, view, view.end_of_series)

@@ -26,13 +26,13 @@ from bench.common import OUT, machine
 from runner.brain.context import build_request
 from runner.brain.offline import OfflineBrain, estimate_tokens
 from runner.brain.protocol import BrainReply, BrainRequest, TextSink
-from runner.clock import FakeClock
 from runner.home import Home
 from runner.init import init_home
 from runner.logs import store as logs
 from runner.run import executor
 from runner.settings import CompressionSettings, Settings
 from runner.tasks import files as tasks
+from tests.fakes import FakeClock
 
 RUNS = 200
 ANSWER_TOKENS = 3000

@@ -27,9 +27,9 @@ from tests.caldav_servers import (
     event,
     running,
     start_radicale,
-    vevent,
 )
 from tests.dav_proxy import CountingProxy
+from tests.fakes import vevent
 
 EVENTS = 1000
 ROUNDS = 3
@@ -52,7 +52,7 @@ def fill(server: DavServer, url: str) -> None:
     for i in range(EVENTS):
         day = 1 + i % 28
         start = f"202611{day:02d}T{8 + i % 10:02d}0000Z"
-        items.append(vevent(f"bench-{i:04d}-event", f"Bench event {i}", start))
+        items.append(vevent(f"bench-{i:04d}-event", start, f"Bench event {i}", duration="PT30M"))
     server.put_collection(url, items)
 
 

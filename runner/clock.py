@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import time
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, datetime, tzinfo
 from functools import cache
 from pathlib import Path
 from typing import Protocol
@@ -29,30 +29,6 @@ class SystemClock:
 
     def monotonic(self) -> float:
         return time.monotonic()
-
-
-class FakeClock:
-    """A clock tests can set and advance; wall and monotonic move together unless
-    `jump` (wall only, like a clock change) or `suspend` (wall only, like sleep)."""
-
-    def __init__(self, start: datetime) -> None:
-        if start.tzinfo is None:
-            raise ValueError("FakeClock needs an aware datetime")
-        self._now = start.astimezone(UTC)
-        self._mono = 1000.0
-
-    def now(self) -> datetime:
-        return self._now
-
-    def monotonic(self) -> float:
-        return self._mono
-
-    def advance(self, seconds: float) -> None:
-        self._now += timedelta(seconds=seconds)
-        self._mono += seconds
-
-    def jump(self, seconds: float) -> None:
-        self._now += timedelta(seconds=seconds)
 
 
 def utc_iso(moment: datetime) -> str:

@@ -8,14 +8,15 @@ kernel releases when the holder dies, so a crashed run never leaves a stale lock
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from filelock import FileLock, Timeout
 
 from runner.home import Home
 from runner.keys import check_key
 
-__all__ = ["Timeout", "acquire_waiting", "series_lock", "try_series_lock"]
+__all__ = ["Timeout", "holding_series", "series_lock", "try_series_lock"]
 
 
 def series_lock(home: Home, key: str) -> FileLock:
@@ -43,3 +44,28 @@ def acquire_waiting(lock: FileLock, key: str, on_wait: Callable[[str], None] | N
         if on_wait is not None:
             on_wait(f"waiting for another run of series {key} to finish")
         lock.acquire()
+
+
+@contextmanager
+def holding_series(
+    home: Home, key: str, *, wait: bool = True, on_wait: Callable[[str], None] | None = None
+) -> Iterator[bool]:
+    """Hold the series lock of `key` for the block: the one way run, compress and the
+    series runner take it.
+
+    Waits for another holder (saying so once through `on_wait`); with `wait=False`
+    yields False at once, holding nothing, when another process or thread holds it.
+    """
+    lock = series_lock(home, key)
+    if wait:
+        acquire_waiting(lock, key, on_wait)
+    else:
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            yield False
+            return
+    try:
+        yield True
+    finally:
+        lock.release()

@@ -25,6 +25,8 @@ from urllib.parse import quote, urlsplit
 
 import pytest
 
+from tests.fakes import calendar_text, vevent
+
 BIN = Path(sys.executable).parent
 _names = itertools.count(1)
 PASSWORD_ENV = "DAV_TEST_PASSWORD"
@@ -48,21 +50,11 @@ def wait_for_port(port: int, proc: subprocess.Popen[bytes], log: Path, timeout: 
     raise RuntimeError(f"server did not listen on {port} within {timeout}s")
 
 
-HEADER = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//tests//EN\r\n"
-
-
-def vevent(uid: str, summary: str = "Event", start: str = "20261126T080000Z") -> str:
-    return (
-        f"BEGIN:VEVENT\r\nUID:{uid}\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:{start}\r\n"
-        f"DURATION:PT30M\r\nSUMMARY:{summary}\r\nEND:VEVENT\r\n"
-    )
-
-
 def event(
     uid: str, summary: str = "Event", start: str = "20261126T080000Z", extra: str = ""
 ) -> str:
     """A small VCALENDAR with one VEVENT (plus `extra` components, e.g. an override)."""
-    return f"{HEADER}{vevent(uid, summary, start)}{extra}END:VCALENDAR\r\n"
+    return calendar_text(vevent(uid, start, summary, duration="PT30M"), extra)
 
 
 @dataclass
@@ -140,7 +132,7 @@ class DavServer:
     def put_collection(self, calendar: str, vevents: list[str]) -> None:
         """Radicale only: one PUT of a whole VCALENDAR, split into one item per UID."""
         assert self.kind == "radicale"
-        body = HEADER + "".join(vevents) + "END:VCALENDAR\r\n"
+        body = calendar_text(*vevents)
         status, answer = self.request(
             "PUT", urlsplit(calendar).path, body, {"Content-Type": "text/calendar"}
         )

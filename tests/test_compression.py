@@ -11,16 +11,13 @@ from typing import Any
 
 import pytest
 
+from runner.brain import context as brain_context
 from runner.brain.offline import OfflineBrain, estimate_tokens
 from runner.brain.protocol import (
-    BrainReply,
-    BrainRequest,
     PriorTurn,
     SummaryRequest,
-    TextSink,
     Usage,
 )
-from runner.clock import FakeClock
 from runner.errors import BrainError, LogCorruptError, UsageError
 from runner.home import Home
 from runner.locks import try_series_lock
@@ -29,6 +26,7 @@ from runner.logs import store as logs
 from runner.run import executor
 from runner.settings import BrainSettings, CompressionSettings, Settings, load_settings
 from runner.tasks import files as tasks
+from tests.fakes import FakeClock, RecordingBrain
 
 from .conftest import cli, kill_at
 from .fake_anthropic import FakeAnthropic, Reply
@@ -37,39 +35,11 @@ LOCKER = "The locker code is 4711"
 DAY = 86400.0
 
 
-class RecordingBrain(OfflineBrain):
-    """The offline brain, remembering what it was given (a real Brain, not a mock)."""
-
-    def __init__(self) -> None:
-        self.requests: list[BrainRequest] = []
-        self.summaries: list[SummaryRequest] = []
-        self.counted: list[BrainRequest] = []
-
-    def complete(self, request: BrainRequest, on_text: TextSink | None = None) -> BrainReply:
-        self.requests.append(request)
-        return super().complete(request, on_text)
-
-    def count_tokens(self, request: BrainRequest) -> int:
-        self.counted.append(request)
-        return super().count_tokens(request)
-
-    def summarize(self, request: SummaryRequest) -> BrainReply:
-        self.summaries.append(request)
-        return super().summarize(request)
-
-
-class BrokenSummaries(RecordingBrain):
+def broken_summaries(empty: bool = False) -> RecordingBrain:
     """Answers runs, but every summary fails (or comes back empty)."""
-
-    def __init__(self, empty: bool = False) -> None:
-        super().__init__()
-        self.empty = empty
-
-    def summarize(self, request: SummaryRequest) -> BrainReply:
-        self.summaries.append(request)
-        if self.empty:
-            return BrainReply(text="  \n", model="offline", usage=Usage())
-        raise BrainError("the summary server exploded")
+    if empty:
+        return RecordingBrain(empty_summaries=True)
+    return RecordingBrain(summary_error=BrainError("the summary server exploded"))
 
 
 @pytest.fixture
@@ -285,7 +255,7 @@ def test_second_compression_folds_the_first_header_in(home: Home, clock: FakeClo
 
 
 def test_summary_prompt_keeps_the_order_and_forbids_invention() -> None:
-    prompt = compression.SUMMARY_PROMPT
+    prompt = brain_context.SUMMARY_PROMPT
     order = ["Standing instructions", "Facts and decisions", "Open items", "What changed"]
     positions = [prompt.index(heading) for heading in order]
     assert positions == sorted(positions)
@@ -318,7 +288,7 @@ def test_failed_summary_leaves_the_log_byte_for_byte(
     settings = settings_with(max_executions=3, keep_recent=1)
     run_hello(home, settings, RecordingBrain(), clock, 3)
     before = logs.log_path(home, "hello").read_bytes()
-    broken = BrokenSummaries(empty=empty)
+    broken = broken_summaries(empty=empty)
     outcome = executor.run_task(home, settings, "hello", broken, clock)
     # The execution still counts as completed; only its own record was appended.
     assert outcome.ok and tasks.load_task(home, "hello").state.status == "completed"
@@ -346,7 +316,7 @@ def test_a_failure_below_the_thresholds_is_retried_by_the_next_run(
 ) -> None:
     settings = settings_with(keep_recent=1)
     run_hello(home, settings, RecordingBrain(), clock, 3)
-    assert compression.compress(home, settings, "hello", BrokenSummaries(), clock).status == (
+    assert compression.compress(home, settings, "hello", broken_summaries(), clock).status == (
         "failed"
     )
     outcome = executor.run_task(home, settings, "hello", RecordingBrain(), clock)
@@ -419,7 +389,7 @@ class SummarizingFake(FakeAnthropic):
 
     def _message(self, reply: Reply, body: dict[str, Any]) -> dict[str, Any]:
         message = super()._message(reply, body)
-        if body.get("system") == compression.SUMMARY_SYSTEM:
+        if body.get("system") == brain_context.SUMMARY_SYSTEM:
             prompt = str(body["messages"][0]["content"])
             blocks = re.findall(r"<previous_summary>\n(.*?)\n</previous_summary>", prompt, re.S)
             blocks += re.findall(r"<instructions>\n(.*?)\n</instructions>", prompt, re.S)
@@ -456,8 +426,8 @@ def test_fact_from_run_1_of_50_reaches_run_50_via_the_anthropic_brain(
         outcomes = run_days(home, settings, brain, clock, range(1, 51))
         requests = [r.body for r in server.message_requests]
     assert all(o.ok for o in outcomes)
-    summaries = [b for b in requests if b.get("system") == compression.SUMMARY_SYSTEM]
-    runs = [b for b in requests if b.get("system") != compression.SUMMARY_SYSTEM]
+    summaries = [b for b in requests if b.get("system") == brain_context.SUMMARY_SYSTEM]
+    runs = [b for b in requests if b.get("system") != brain_context.SUMMARY_SYSTEM]
     assert len(runs) == 50 and len(summaries) == 2
     first, second = (str(b["messages"][0]["content"]) for b in summaries)
     assert "(none: this is the first summary)" in first and LOCKER in first  # from run 1

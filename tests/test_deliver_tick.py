@@ -10,12 +10,13 @@ from pathlib import Path
 import pytest
 
 from runner import keys
-from runner.clock import FakeClock, local_zone
+from runner.clock import local_zone
 from runner.delivery_settings import TargetSettings, UrlSource
 from runner.home import Home
 from runner.settings import Settings
+from tests.fakes import FakeClock, ics_time, write_ics
 from tests.receiver import Receiver
-from tests.test_tick import NOW, FlakyBrain, event, executions, ics_time, run_tick, write_ics
+from tests.test_tick import NOW, event, executions, flaky_brain, run_tick
 
 
 def with_target(receiver: Receiver, **kw: object) -> Settings:
@@ -34,7 +35,7 @@ def test_a_failure_notifies_exactly_once_after_the_last_retry(
     daily_task(home, "notify_on: [failed]\n")
     write_ics(home, "d.ics", event("uid-1", NOW, extra="DESCRIPTION:task: daily"))
     settings = with_target(receiver, retries=2)
-    brain = FlakyBrain(failures=99)
+    brain = flaky_brain(failures=99)
     clock = FakeClock(NOW + timedelta(seconds=5))
     first = run_tick(home, clock, settings, brain=brain)
     assert [o.status for o in first.outcomes] == ["failed"]
@@ -63,7 +64,7 @@ def test_a_failure_not_worth_retrying_notifies_at_once(home: Home, receiver: Rec
     daily_task(home, "")
     write_ics(home, "d.ics", event("uid-2", NOW, extra="DESCRIPTION:task: daily"))
     clock = FakeClock(NOW + timedelta(seconds=5))
-    brain = FlakyBrain(failures=99, retryable=False)
+    brain = flaky_brain(failures=99, retryable=False)
     run_tick(home, clock, with_target(receiver), brain=brain)
     assert len(receiver.wait_for(1)) == 1
 
@@ -72,7 +73,7 @@ def test_a_failure_whose_retry_falls_past_grace_is_final(home: Home, receiver: R
     daily_task(home, "")
     write_ics(home, "d.ics", event("uid-3", NOW, extra="DESCRIPTION:task: daily"))
     settings = with_target(receiver, grace=20.0)  # the first retry (≥ 24 s) is too late
-    run_tick(home, FakeClock(NOW + timedelta(seconds=5)), settings, brain=FlakyBrain(99))
+    run_tick(home, FakeClock(NOW + timedelta(seconds=5)), settings, brain=flaky_brain(99))
     assert len(receiver.wait_for(1)) == 1
 
 
@@ -117,7 +118,7 @@ def test_a_retried_occurrence_replaces_its_own_file(home: Home) -> None:
     daily_task(home, "output: 'out/{task}.md'\n")
     write_ics(home, "d.ics", event("uid-6", NOW, extra="DESCRIPTION:task: daily"))
     clock = FakeClock(NOW + timedelta(seconds=5))
-    brain = FlakyBrain(failures=1)
+    brain = flaky_brain(failures=1)
     run_tick(home, clock, Settings(), brain=brain)
     task_id = f"{keys.series_key('uid-6')}/{ics_time(NOW)}"
     path = home.root / "out" / f"{task_id}.md"

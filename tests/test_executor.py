@@ -6,8 +6,7 @@ from datetime import UTC, datetime
 import pytest
 
 from runner.brain.offline import OfflineBrain
-from runner.brain.protocol import BrainReply, BrainRequest, SummaryRequest, TextSink, Usage
-from runner.clock import FakeClock
+from runner.brain.protocol import BrainReply, BrainRequest, TextSink, Usage
 from runner.errors import BrainError, LogCorruptError, UsageError
 from runner.home import Home
 from runner.locks import try_series_lock
@@ -17,28 +16,7 @@ from runner.run import executor, recovery
 from runner.settings import Settings
 from runner.tasks import files as tasks
 from runner.tasks.files import TaskStatus
-
-
-class RecordingBrain(OfflineBrain):
-    """The offline brain, remembering every request it was given."""
-
-    def __init__(self) -> None:
-        self.requests: list[BrainRequest] = []
-
-    def complete(self, request: BrainRequest, on_text: TextSink | None = None) -> BrainReply:
-        self.requests.append(request)
-        return super().complete(request, on_text)
-
-
-class FailingBrain(OfflineBrain):
-    def __init__(self, error: BrainError) -> None:
-        self.error = error
-
-    def complete(self, request: BrainRequest, on_text: TextSink | None = None) -> BrainReply:
-        raise self.error
-
-    def summarize(self, request: SummaryRequest) -> BrainReply:
-        raise self.error
+from tests.fakes import FakeClock, RecordingBrain
 
 
 @pytest.fixture
@@ -93,9 +71,8 @@ def test_shared_key_shares_a_session(home: Home, clock: FakeClock) -> None:
 
 
 def test_failed_brain_call_is_recorded(home: Home, clock: FakeClock) -> None:
-    brain = FailingBrain(
-        BrainError("authentication failed: check ANTHROPIC_API_KEY", retryable=False)
-    )
+    error = BrainError("authentication failed: check ANTHROPIC_API_KEY", retryable=False)
+    brain = RecordingBrain(error, summary_error=error)
     outcome = executor.run_task(home, Settings(), "hello", brain, clock)
     assert outcome.status == "failed"
     assert str(outcome.record.error).startswith("authentication failed")
@@ -198,3 +175,18 @@ def test_unreadable_log_does_not_leave_the_task_running(home: Home, clock: FakeC
         executor.run_task(home, Settings(), "hello", OfflineBrain(), clock)
     state = tasks.load_task(home, "hello").state
     assert state.status == "completed" and state.attempts == 1
+
+
+def test_the_series_lock_context_waits_or_yields_false(home: Home) -> None:
+    from runner.locks import holding_series
+
+    with holding_series(home, "hello") as held:
+        assert held
+        with holding_series(home, "hello", wait=False) as other:
+            assert other is False  # held elsewhere: nothing taken, nothing released
+        assert try_series_lock(home, "hello") is None  # still held by the outer block
+    with holding_series(home, "hello", wait=False) as again:
+        assert again
+    lock = try_series_lock(home, "hello")
+    assert lock is not None  # released at the end of each block
+    lock.release()

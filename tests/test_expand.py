@@ -14,15 +14,9 @@ from runner.schedule.cache import CalendarCache, Calendars, load_calendars
 from runner.schedule.expand import occurrences_between
 from runner.schedule.occurrence import Occurrence
 from runner.settings import Settings
+from tests.fakes import write_ics
 
 BERLIN = ZoneInfo("Europe/Berlin")
-
-
-def write_ics(home: Home, name: str, body: str, calendar: str = "agent") -> None:
-    folder = home.calendars / calendar
-    folder.mkdir(parents=True, exist_ok=True)
-    text = "BEGIN:VCALENDAR\nVERSION:2.0\nPRODID:-//test//EN\n" + body.strip() + "\nEND:VCALENDAR\n"
-    (folder / name).write_text(text.replace("\n", "\r\n"), encoding="utf-8")
 
 
 def expand(

@@ -10,15 +10,13 @@ from runner.home import Home
 from runner.schedule.agenda import upcoming
 from runner.settings import Settings
 from tests.conftest import cli
+from tests.fakes import write_ics
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
 
 def write_calendar(home: Home, body: str, name: str = "agent", file: str = "e.ics") -> None:
-    folder = home.calendars / name
-    folder.mkdir(parents=True, exist_ok=True)
-    text = f"BEGIN:VCALENDAR\nVERSION:2.0\nPRODID:-//test//EN\n{body.strip()}\nEND:VCALENDAR\n"
-    (folder / file).write_text(text.replace("\n", "\r\n"), encoding="utf-8")
+    write_ics(home, file, body, calendar=name)
 
 
 BODY = """

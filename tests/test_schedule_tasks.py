@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from runner.brain.offline import OfflineBrain
-from runner.clock import FakeClock
 from runner.home import Home
 from runner.logs import store as logs
 from runner.run.tick import tick
@@ -18,6 +17,7 @@ from runner.schedule.cache import load_calendars
 from runner.schedule.expand import occurrences_between
 from runner.settings import Settings
 from runner.tasks import files as tasks
+from tests.fakes import FakeClock
 
 from .conftest import cli
 

@@ -14,8 +14,6 @@ from pathlib import Path
 
 from runner import keys
 from runner.brain.offline import OfflineBrain
-from runner.brain.protocol import BrainReply, BrainRequest, TextSink
-from runner.clock import FakeClock
 from runner.errors import BrainError
 from runner.events import Event
 from runner.home import Home
@@ -30,34 +28,13 @@ from runner.settings import CatchUp, Settings
 from runner.tasks import files as tasks
 from runner.tasks.files import TaskStatus
 from runner.tasks.occurrence import find_or_create
+from tests.fakes import FakeClock, RecordingBrain, ics_time, vevent, write_ics
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
 
-def ics_time(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
-
-
 def event(uid: str, start: datetime, summary: str = "Job", extra: str = "") -> str:
-    lines = [
-        "BEGIN:VEVENT",
-        f"UID:{uid}",
-        f"DTSTART:{ics_time(start)}",
-        f"SUMMARY:{summary}",
-        *[line for line in extra.strip().splitlines() if line],
-        "END:VEVENT",
-    ]
-    return "\n".join(lines)
-
-
-def write_ics(home: Home, name: str, *events: str, calendar: str = "agent") -> Path:
-    folder = home.calendars / calendar
-    folder.mkdir(parents=True, exist_ok=True)
-    body = "\n".join(events)
-    text = f"BEGIN:VCALENDAR\nVERSION:2.0\nPRODID:-//test//EN\n{body}\nEND:VCALENDAR\n"
-    path = folder / name
-    path.write_text(text.replace("\n", "\r\n"), encoding="utf-8")
-    return path
+    return vevent(uid, start, summary, extra=extra)
 
 
 def executions(home: Home, uid: str) -> list[ExecutionRecord]:
@@ -76,19 +53,9 @@ def run_tick(
     return tick(home, settings or Settings(), brain, clock)  # type: ignore[arg-type]
 
 
-class FlakyBrain(OfflineBrain):
+def flaky_brain(failures: int, retryable: bool = True) -> RecordingBrain:
     """Fails the first `failures` calls (retryable unless told), then answers."""
-
-    def __init__(self, failures: int, retryable: bool = True) -> None:
-        self.failures = failures
-        self.retryable = retryable
-        self.calls = 0
-
-    def complete(self, request: BrainRequest, on_text: TextSink | None = None) -> BrainReply:
-        self.calls += 1
-        if self.calls <= self.failures:
-            raise BrainError("overloaded", retryable=self.retryable)
-        return super().complete(request, on_text)
+    return RecordingBrain(BrainError("overloaded", retryable=retryable), failures=failures)
 
 
 def test_hourly_series_catch_up_latest(home: Home) -> None:
@@ -193,7 +160,7 @@ def test_pending_task_of_a_deleted_occurrence_is_cancelled(home: Home) -> None:
 
 def test_retries_back_off_then_stop(home: Home) -> None:
     write_ics(home, "x.ics", event("flaky", NOW))
-    brain = FlakyBrain(failures=5)
+    brain = flaky_brain(failures=5)
     clock = FakeClock(NOW)
     settings = Settings(retries=2)
     first = run_tick(home, clock, settings, brain=brain)
@@ -216,7 +183,7 @@ def test_retries_back_off_then_stop(home: Home) -> None:
 
 def test_non_retryable_failure_is_not_retried(home: Home) -> None:
     write_ics(home, "x.ics", event("auth", NOW))
-    brain = FlakyBrain(failures=5, retryable=False)
+    brain = flaky_brain(failures=5, retryable=False)
     clock = FakeClock(NOW)
     assert len(run_tick(home, clock, brain=brain).outcomes) == 1
     clock.advance(3600)
@@ -226,7 +193,7 @@ def test_non_retryable_failure_is_not_retried(home: Home) -> None:
 
 def test_retry_succeeds_and_is_not_run_again(home: Home) -> None:
     write_ics(home, "x.ics", event("once-flaky", NOW))
-    brain = FlakyBrain(failures=1)
+    brain = flaky_brain(failures=1)
     clock = FakeClock(NOW)
     run_tick(home, clock, brain=brain)
     clock.advance(60)

@@ -22,6 +22,7 @@ from runner.keys import series_key
 from tests.caldav_servers import DavServer
 from tests.conftest import cli
 from tests.fake_anthropic import FakeAnthropic, Reply
+from tests.fakes import calendar_text, vevent
 
 Event = dict[str, Any]
 
@@ -92,22 +93,8 @@ def stamp(moment: datetime) -> str:
 
 
 def event_ics(uid: str, first: datetime, *more: datetime, description: str = "Say hi.") -> str:
-    lines = [
-        "BEGIN:VCALENDAR",
-        "VERSION:2.0",
-        "PRODID:-//tests//watch e2e//EN",
-        "BEGIN:VEVENT",
-        f"UID:{uid}",
-        "DTSTAMP:20260101T000000Z",
-        f"DTSTART:{stamp(first)}",
-        "DURATION:PT5M",
-        f"SUMMARY:{uid}",
-        f"DESCRIPTION:{description}",
-    ]
-    if more:
-        lines.append("RDATE:" + ",".join(stamp(m) for m in more))
-    lines += ["END:VEVENT", "END:VCALENDAR", ""]
-    return "\r\n".join(lines)
+    rdate = "RDATE:" + ",".join(stamp(m) for m in more) if more else ""
+    return calendar_text(vevent(uid, first, description=description, duration="PT5M", extra=rdate))
 
 
 def soon(seconds: float) -> datetime:

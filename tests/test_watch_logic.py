@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from runner.brain.offline import OfflineBrain
-from runner.clock import FakeClock, local_zone, parse_utc_iso, utc_iso
+from runner.clock import local_zone, parse_utc_iso, utc_iso
 from runner.events import Event
 from runner.home import Home
 from runner.keys import series_key
@@ -33,28 +33,16 @@ from runner.tasks.files import TaskStatus
 from runner.tasks.occurrence import find_or_create
 from runner.watch.daemon import run_work
 from runner.watch.loop import MAX_NAP, WatchLoop
+from tests.fakes import FakeClock, calendar_text, vevent
 
 
 def ics(
     uid: str, start: str, rrule: str | None = None, tzid: str | None = None, **extra: str
 ) -> str:
-    dtstart = f"DTSTART;TZID={tzid}:{start}" if tzid else f"DTSTART:{start}"
-    lines = [
-        "BEGIN:VCALENDAR",
-        "VERSION:2.0",
-        "PRODID:-//tests//watch//EN",
-        "BEGIN:VEVENT",
-        f"UID:{uid}",
-        "DTSTAMP:20260101T000000Z",
-        dtstart,
-        "DURATION:PT15M",
-        f"SUMMARY:{extra.get('summary', uid)}",
-        f"DESCRIPTION:{extra.get('description', 'Say hello.')}",
-    ]
-    if rrule:
-        lines.append(f"RRULE:{rrule}")
-    lines += ["END:VEVENT", "END:VCALENDAR", ""]
-    return "\r\n".join(lines)
+    description = extra.get("description", "Say hello.")
+    return calendar_text(
+        vevent(uid, start, extra.get("summary"), description=description, rrule=rrule, tzid=tzid)
+    )
 
 
 def write_ics(home: Home, name: str, text: str, calendar: str = "agent") -> Path:

@@ -18,7 +18,7 @@ from runner.brain.cancellable import CancellableBrain, Cancelled
 from runner.brain.offline import OfflineBrain
 from runner.brain.protocol import BrainReply, BrainRequest, SummaryRequest, TextSink
 from runner.cli.events_view import EventView
-from runner.clock import FakeClock, SystemClock
+from runner.clock import SystemClock
 from runner.errors import LockBusy
 from runner.events import Event, Finished, Fired, Skipped, notices_to
 from runner.home import Home
@@ -32,6 +32,7 @@ from runner.watch.loop import WatchLoop
 from runner.watch.sync import FIRST_RETRY, BackgroundSync
 from runner.watch.workers import SeriesPool
 from tests.caldav_servers import DavServer, event, free_port
+from tests.fakes import FakeClock
 
 # -- one watch per home ---------------------------------------------------------------
 
@@ -299,7 +300,17 @@ def test_human_view_folds_skipped_occurrences_and_shows_runs(
     task = "k-1/20261126T080000Z"
     view(Fired(**about, task=task, attempt=1))
     usage = {"input_tokens": 12, "output_tokens": 5}
-    view(Finished(**about, task=task, status="completed", error=None, usage=usage, seconds=1.25))
+    view(
+        Finished(
+            **about,
+            task=task,
+            status="completed",
+            final=True,
+            error=None,
+            usage=usage,
+            seconds=1.25,
+        )
+    )
     lines = capsys.readouterr().err.splitlines()
     assert lines == [
         "08:00:00 skipped  300 missed occurrences of k-1 (catch_up)",

@@ -24,53 +24,21 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from runner.brain.protocol import Brain, BrainRequest, PriorTurn, SummaryRequest, Usage
+from runner.brain.context import context_request, summary_request
+from runner.brain.protocol import Brain, Usage
 from runner.clock import Clock, utc_iso
 from runner.errors import BrainError, RunnerError, UsageError
 from runner.events import notify
 from runner.fsutil import append_line, atomic_write
 from runner.home import Home
-from runner.keys import check_key, session_id
-from runner.locks import acquire_waiting, series_lock
+from runner.keys import check_key
+from runner.locks import holding_series
 from runner.logs import store as logs
 from runner.logs.records import ExecutionRecord, SummaryRecord, new_record_id
 from runner.settings import Settings
 from runner.testpause import pause_point
 
 log = logging.getLogger("runner")
-
-SUMMARY_SYSTEM = (
-    "You keep the memory of a recurring agent task. Your summary replaces older "
-    "conversation turns: the next runs of the task see only your summary and the most "
-    "recent executions, so whatever you leave out is gone from their context."
-)
-
-SUMMARY_PROMPT = """\
-Write the new summary header for this recurring task. It replaces the previous \
-summary header (if any) and the executions below, which are oldest first.
-
-Keep, in this order, under these four headings:
-1. Standing instructions: what the task is asked to do on every run, and how.
-2. Facts and decisions: every fact given and decision taken, with its exact names, \
-numbers, dates, codes and amounts, and the files and tools each execution used \
-(its <tool_calls>).
-3. Open items: questions, promises and to-dos not yet resolved.
-4. What changed from run to run: how the instructions, the answers and the situation \
-developed, most recent last.
-
-Fold the previous summary header in: keep everything it says unless a later \
-execution changes it. Use only what is written below. Invent nothing: no fact, name, \
-number or conclusion that is not in the text; where something is unclear, say so. \
-Write plain text, at most about {cap_tokens} tokens.
-
-<previous_summary>
-{previous_summary}
-</previous_summary>
-
-<executions>
-{executions}
-</executions>
-"""
 
 
 @dataclass(frozen=True)
@@ -107,22 +75,6 @@ class CompressResult:
             "error": self.error,
             "warning": self.warning,
         }
-
-
-def context_request(contents: logs.LogContents, settings: Settings) -> BrainRequest:
-    """The context the next run of this series starts from (without its new prompt)."""
-    return BrainRequest(
-        model=settings.brain.model,
-        max_tokens=settings.brain.max_tokens,
-        prompt="",
-        session_id=session_id(contents.key),
-        summary=contents.summary_text,
-        history=turns(contents.executions),
-    )
-
-
-def turns(records: list[ExecutionRecord]) -> tuple[PriorTurn, ...]:
-    return tuple(r.as_turn() for r in records)
 
 
 def recorded_context_tokens(contents: logs.LogContents) -> int | None:
@@ -227,9 +179,7 @@ def compress(
     """
     if not logs.log_path(home, key).exists():
         raise UsageError(f"no log named {key!r} (looked for {logs.log_path(home, key)})")
-    lock = series_lock(home, key)
-    acquire_waiting(lock, key, on_wait)
-    try:
+    with holding_series(home, key, on_wait=on_wait):
         if force:
             tokens = measure(logs.read_log(home, key), brain, settings)
             return compress_locked(home, settings, key, brain, clock, reason="asked", tokens=tokens)
@@ -240,8 +190,6 @@ def compress(
                 key, "nothing", "asked", None, len(contents.executions), covers=contents.covers
             )
         return result
-    finally:
-        lock.release()
 
 
 def compress_locked(
@@ -318,48 +266,6 @@ def compress_locked(
         summary_id=header.id,
         warning=warning,
     )
-
-
-def summary_request(
-    settings: Settings, contents: logs.LogContents, older: list[ExecutionRecord]
-) -> SummaryRequest:
-    previous = contents.summary_text or ""
-    cap = settings.compression.max_tokens // 2
-    return SummaryRequest(
-        model=settings.brain.model,
-        max_tokens=settings.brain.max_tokens,
-        system=SUMMARY_SYSTEM,
-        prompt=SUMMARY_PROMPT.format(
-            cap_tokens=cap,
-            previous_summary=previous or "(none: this is the first summary)",
-            executions="\n".join(_execution_text(r) for r in older),
-        ),
-        previous_summary=previous or None,
-        executions=turns(older),
-        cap_tokens=cap,
-    )
-
-
-def _execution_text(record: ExecutionRecord) -> str:
-    attrs = " ".join(
-        f'{name}="{value}"'
-        for name, value in (
-            ("started", record.started),
-            ("occurrence", record.occurrence),
-            ("status", record.status),
-        )
-        if value
-    )
-    parts = [f"<execution {attrs}>", "<instructions>", record.instructions]
-    parts.append("</instructions>")
-    if record.steps:  # a compact line per tool call; raw tool output is never replayed
-        parts += ["<tool_calls>", *(step.line() for step in record.steps), "</tool_calls>"]
-    if record.response:
-        parts += ["<response>", record.response, "</response>"]
-    if record.error:
-        parts.append(f"<error>{record.error}</error>")
-    parts.append("</execution>")
-    return "\n".join(parts)
 
 
 def summary_record(

@@ -10,7 +10,6 @@ occurrence: only when `tick` and `watch` will not try it again.
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from runner.deliver.message import Report
 from runner.deliver.notify import Sent, deliver, wanted
 from runner.deliver.output import OutputRefused, render_output, write_output
 from runner.deliver.send import prewarm
+from runner.events import notify
 from runner.home import Home
 from runner.logs.records import ExecutionRecord
 from runner.run.history import SeriesBook
@@ -29,8 +29,6 @@ from runner.schedule.occurrence import Occurrence
 from runner.settings import Settings
 from runner.tasks import files as tasks
 from runner.tasks.delivery import Delivery
-
-log = logging.getLogger("runner")
 
 Warn = Callable[[str], None]
 
@@ -48,7 +46,7 @@ def output_for(task: tasks.Task, started: datetime) -> str | None:
     try:
         return render_output(task, started)
     except OutputRefused as exc:
-        log.warning("%s", exc.message)
+        notify(exc.message)
         return None
 
 
@@ -60,9 +58,9 @@ def write_record_output(home: Home, task_id: str, record: ExecutionRecord) -> No
     try:
         write_output(home, relative, text)
     except OutputRefused as exc:
-        log.warning("%s: output not written: %s", task_id, exc.message)
+        notify(f"{task_id}: output not written: {exc.message}")
     except OSError as exc:
-        log.warning("%s: output %s not written: %s", task_id, relative, exc.strerror or exc)
+        notify(f"{task_id}: output {relative} not written: {exc.strerror or exc}")
 
 
 def run_report(task: tasks.Task, record: ExecutionRecord) -> Report:

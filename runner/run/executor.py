@@ -18,7 +18,7 @@ from runner.clock import Clock, parse_utc_iso, utc_iso
 from runner.errors import BrainError, RunnerError
 from runner.events import notify
 from runner.home import Home
-from runner.locks import acquire_waiting, series_lock
+from runner.locks import holding_series
 from runner.logs import store as logs
 from runner.logs.compression import CompressResult, maybe_compress
 from runner.logs.records import INTERRUPTED, ExecutionRecord
@@ -66,21 +66,20 @@ def run_task(
     on_step: StepSink | None = None,
 ) -> RunOutcome:
     """Execute `task_id` exactly once now. Raises for a task that cannot load."""
-    task = tasks.load_task(home, task_id)
-    lock = series_lock(home, task.key)
-    warming = prewarm_for(settings, task)  # Apprise, when a message is sure to follow
-    acquire_waiting(lock, task.key, on_wait)
+    first = tasks.load_task(home, task_id)
+    warming = prewarm_for(settings, first)  # Apprise, when a message is sure to follow
     try:
-        fresh = tasks.load_task(home, task_id)
-        outcome = run_locked(home, settings, fresh, brain, clock, on_text, on_step)
+        with holding_series(home, first.key, on_wait=on_wait):
+            # Read again under the lock; an earlier run that crashed is recovered once, here.
+            task = recover_locked(home, tasks.load_task(home, task_id), clock)
+            outcome = run_locked(home, settings, task, brain, clock, on_text, on_step)
     finally:
-        lock.release()
         if warming is not None:
             warming.join(10)  # never leave a half-done import to interpreter shutdown
     # Asked for by hand, it runs once: a failure is final. Sent outside the lock.
     if outcome.task is not None:
         pending = Pending(run_report(outcome.task, outcome.record), outcome.task.delivery)
-        send_pending(home, settings, [pending], clock, lambda m: log.warning("%s", m))
+        send_pending(home, settings, [pending], clock, lambda m: notify(m, key=first.key))
     return outcome
 
 
@@ -93,8 +92,8 @@ def run_locked(
     on_text: TextSink | None = None,
     on_step: StepSink | None = None,
 ) -> RunOutcome:
-    """The body of a run; the caller holds the series lock of `task.key`."""
-    task = recover_locked(home, task, clock)
+    """The body of a run. The caller holds the series lock of `task.key` and has
+    recovered the task if a crashed run left it `running` (recover_locked)."""
     # Read the context before marking the task `running`: a log that cannot be read
     # (a bad line in the middle) then fails the command without leaving it stuck.
     contents = logs.read_log(home, task.key)
@@ -144,7 +143,7 @@ def _close(toolset: Toolset) -> None:
     try:
         toolset.close()
     except Exception as exc:  # the record is written: a server that will not stop is a warning
-        log.warning("closing the tools failed: %s", exc)
+        notify(f"closing the tools failed: {exc}")
 
 
 def compress_after(

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from runner.clock import Clock, utc_iso
 from runner.events import notify
 from runner.home import Home
-from runner.locks import try_series_lock
+from runner.locks import holding_series
 from runner.logs import store as logs
 from runner.logs.records import INTERRUPTED, ExecutionRecord
 from runner.run.delivery import write_record_output
@@ -97,12 +97,9 @@ def recover_if_interrupted(home: Home, task: tasks.Task, clock: Clock) -> Recove
     """Recover `task` if it says `running` and no live process holds its lock."""
     if task.state.status != TaskStatus.RUNNING:
         return None
-    lock = try_series_lock(home, task.key)
-    if lock is None:
-        return None  # a live run: never marked interrupted
-    try:
+    with holding_series(home, task.key, wait=False) as held:
+        if not held:
+            return None  # a live run: never marked interrupted
         fresh = tasks.parse_task(home, task.path)
         fixed = recover_locked(home, fresh, clock)
         return Recovery(task.id, fixed.state.status) if fixed is not fresh else None
-    finally:
-        lock.release()

@@ -20,7 +20,7 @@ from runner.clock import Clock, utc_iso
 from runner.errors import FileError, Problem, RunnerError
 from runner.events import Cancelled, EventSink, Finished, Fired, ProblemFound, Skipped, notify
 from runner.home import Home
-from runner.locks import series_lock
+from runner.locks import holding_series
 from runner.run import history as claims
 from runner.run.delivery import Pending, final_failure, run_report, send_pending, skip_report
 from runner.run.executor import RunOutcome, run_locked
@@ -48,10 +48,8 @@ def run_series(
     emit: EventSink = on_event or (lambda event: None)
     outcomes: list[RunOutcome] = []
     pending: list[Pending] = []  # notifications, sent once the lock is released
-    lock = series_lock(home, work.key)
     try:
-        lock.acquire()
-        try:
+        with holding_series(home, work.key):
             for task_id in work.cancelled:
                 _cancel_locked(home, task_id, emit)
             for occurrence in work.skipped:
@@ -60,8 +58,6 @@ def run_series(
                 outcome = _run_one_locked(home, settings, occurrence, brain, clock, emit, pending)
                 if outcome is not None:
                     outcomes.append(outcome)
-        finally:
-            lock.release()
     finally:
         send_pending(home, settings, pending, clock, lambda m: notify(m, key=work.key))
     return outcomes

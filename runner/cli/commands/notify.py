@@ -1,13 +1,12 @@
 from __future__ import annotations
 
-import sys
-
 import click
 
 from runner.cli.complete import complete_target
 from runner.cli.context import Context, pass_ctx
-from runner.cli.render import emit_json, notice
+from runner.cli.render import emit_json
 from runner.deliver.notify import send_test
+from runner.errors import WorkFailed
 
 
 @click.command("notify")
@@ -21,7 +20,5 @@ def command(ctx: Context, target: str, as_json: bool) -> None:
         emit_json({"target": sent.target, "ok": sent.ok, "error": sent.error})
     elif sent.ok:
         click.echo(f"{target}: sent ({sent.seconds:.2f} s)")
-    else:
-        notice(f"runner: {target}: not sent: {sent.error}")
     if not sent.ok:
-        sys.exit(1)
+        raise WorkFailed(f"{target}: not sent: {sent.error}")

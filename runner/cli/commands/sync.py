@@ -6,7 +6,7 @@ import click
 
 from runner.cli.context import Context, pass_ctx
 from runner.cli.render import emit_json, notice
-from runner.errors import AlreadyReported
+from runner.errors import AlreadyReported, WorkFailed
 
 if TYPE_CHECKING:
     from runner.calendars.sync import CalendarSyncResult
@@ -82,8 +82,7 @@ def _discover(
     except RemoteError as exc:
         if as_json:
             emit_json({"url": public_url(url), "ok": False, "error": str(exc)})
-        notice(f"runner: sync --discover {public_url(url)}: {exc}")
-        sys.exit(1)
+        raise WorkFailed(f"sync --discover {public_url(url)}: {exc}") from None
     if as_json:
         emit_json({**found.to_json(), "ok": True})
     else:
@@ -91,4 +90,4 @@ def _discover(
         for cal in found.calendars:
             click.echo(f"{cal.name}\t{cal.url}")
     if not found.calendars:
-        sys.exit(1)
+        raise AlreadyReported()

@@ -51,24 +51,25 @@ EventSink = Callable[[Event], None]
 
 
 @dataclass(frozen=True)
-class Fired(Event):
-    KIND: ClassVar[str] = "fired"
+class OccurrenceEvent(Event):
+    """An event about one occurrence: its task, series, title, calendar and time."""
+
     task: str
     key: str
     title: str
     calendar: str
     fire_at: str
+
+
+@dataclass(frozen=True)
+class Fired(OccurrenceEvent):
+    KIND: ClassVar[str] = "fired"
     attempt: int
 
 
 @dataclass(frozen=True)
-class Finished(Event):
+class Finished(OccurrenceEvent):
     KIND: ClassVar[str] = "finished"
-    task: str
-    key: str
-    title: str
-    calendar: str
-    fire_at: str
     status: str
     final: bool  # no retry follows: a success, or a failure past its last retry
     error: str | None
@@ -77,15 +78,10 @@ class Finished(Event):
 
 
 @dataclass(frozen=True)
-class Skipped(Event):
+class Skipped(OccurrenceEvent):
     """Missed, and not run per `catch_up`."""
 
     KIND: ClassVar[str] = "skipped"
-    task: str
-    key: str
-    title: str
-    calendar: str
-    fire_at: str
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,8 @@ from runner import keys
 from runner.home import Home
 from runner.init import init_home
 from tests.conftest import cli
-from tests.test_tick import event, write_ics
+from tests.fakes import write_ics
+from tests.test_tick import event
 
 SIZE = "384k"
 

@@ -8,9 +8,9 @@ module imports no HTTP library, so cheap paths (the quiet check) stay cheap.
 from __future__ import annotations
 
 import os
-import subprocess
 from urllib.parse import urlsplit
 
+from runner.secretcmd import SecretCommandError, run_secret_command
 from runner.settings import CalendarSettings
 
 TIMEOUT = 60  # seconds, per HTTP request and for password_cmd
@@ -44,21 +44,7 @@ def password_for(cal: CalendarSettings) -> str | None:
         return value
     if cal.password_cmd:
         try:
-            done = subprocess.run(
-                cal.password_cmd,
-                shell=True,
-                capture_output=True,
-                text=True,
-                timeout=TIMEOUT,
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
-            raise RemoteError(f"password_cmd did not finish within {TIMEOUT}s") from None
-        if done.returncode != 0:
-            # Its output is not shown: it may hold the secret.
-            raise RemoteError(f"password_cmd failed with exit status {done.returncode}")
-        value = done.stdout.strip()
-        if not value:
-            raise RemoteError("password_cmd printed no password")
-        return value
+            return run_secret_command(cal.password_cmd, "password_cmd", "password", TIMEOUT)
+        except SecretCommandError as exc:
+            raise RemoteError(str(exc)) from None
     return None

@@ -13,15 +13,13 @@ import threading
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from typing import Any
 
 from runner.clock import Clock, utc_iso
 from runner.deliver.state import HEARTBEAT, record_result
 from runner.deliver.targets import Redactor, TargetError, resolve_url
 from runner.delivery_settings import HeartbeatSettings
+from runner.events import Event, EventSink, Finished
 from runner.home import Home
-
-Emit = Callable[[str, dict[str, Any]], None]
 
 
 class Heartbeat:
@@ -59,13 +57,13 @@ class Heartbeat:
             target=self.ping, args=("/fail",), name="heartbeat-fail", daemon=True
         ).start()
 
-    def watching(self, emit: Emit) -> Emit:
+    def watching(self, emit: EventSink) -> EventSink:
         """`emit`, plus a `/fail` ping for every final failure it reports."""
 
-        def wrapped(kind: str, data: dict[str, Any]) -> None:
-            if kind == "finished" and data.get("status") == "failed" and data.get("final"):
+        def wrapped(event: Event) -> None:
+            if isinstance(event, Finished) and event.status == "failed" and event.final:
                 self.fail()
-            emit(kind, data)
+            emit(event)
 
         return wrapped
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from runner.delivery_settings import UrlSource, url_problem
 from runner.errors import RunnerError
+from runner.secretcmd import SecretCommandError, run_secret_command
 
 CMD_TIMEOUT = 30  # seconds for url_cmd
 
@@ -41,25 +41,9 @@ def resolve_url(source: UrlSource, where: str, *, http_only: bool = False) -> st
 
 def _from_command(command: str, where: str) -> str:
     try:
-        done = subprocess.run(
-            command,
-            shell=True,
-            capture_output=True,
-            text=True,
-            timeout=CMD_TIMEOUT,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        raise TargetError(f"{where}: url_cmd did not finish within {CMD_TIMEOUT}s") from None
-    except OSError as exc:
-        raise TargetError(f"{where}: url_cmd could not start: {exc.strerror}") from None
-    if done.returncode != 0:
-        # Its output is not shown: it may hold the secret.
-        raise TargetError(f"{where}: url_cmd failed with exit status {done.returncode}")
-    value = done.stdout.strip()
-    if not value:
-        raise TargetError(f"{where}: url_cmd printed no URL")
-    return value
+        return run_secret_command(command, "url_cmd", "URL", CMD_TIMEOUT)
+    except SecretCommandError as exc:
+        raise TargetError(f"{where}: {exc}") from None
 
 
 def _scheme_problem(url: str, http_only: bool) -> str | None:

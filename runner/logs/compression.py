@@ -216,9 +216,8 @@ def compress_locked(
     if not older:
         return replace(base, kept=len(recent))
 
-    request = summary_request(settings, contents, older)
     try:
-        reply = brain.summarize(request)
+        reply = brain.summarize(summary_request(settings, contents, older))
         text = reply.text.strip()
         if not text:
             raise BrainError("the brain returned an empty summary")
@@ -230,22 +229,7 @@ def compress_locked(
         notify(f"{key}: {warning}")
 
     header = summary_record(contents, older, text, clock)
-
-    # 1. The archive first: from here on every summarised execution is in two places.
-    archive = logs.archive_path(home, key)
-    logs.set_aside_torn_tail(archive)
-    for number, record in enumerate(older):
-        append_line(archive, logs.record_line(record))
-        if number == 0:
-            pause_point("compress-archive-partial")
-    pause_point("compress-after-archive")
-
-    # 2. Then the live log, atomically: the old one stands until the new one is durable.
-    rewritten: list[ExecutionRecord | SummaryRecord] = [header, *recent]
-    body = "".join(logs.record_line(r) + "\n" for r in rewritten)
-    atomic_write(live, body, before_replace=lambda: pause_point("compress-before-replace"))
-    pause_point("compress-after-replace")
-
+    _archive_then_replace(home, key, older, [header, *recent])
     with contextlib.suppress(FileNotFoundError):
         failure_path(home, key).unlink()
     # After a run this is the only word of it; `runner compress` prints its own answer.
@@ -266,6 +250,29 @@ def compress_locked(
         summary_id=header.id,
         warning=warning,
     )
+
+
+def _archive_then_replace(
+    home: Home,
+    key: str,
+    older: list[ExecutionRecord],
+    rewritten: list[ExecutionRecord | SummaryRecord],
+) -> None:
+    """The two writes of a compression, in the order that makes a crash harmless."""
+    # 1. The archive first: from here on every summarised execution is in two places.
+    archive = logs.archive_path(home, key)
+    logs.set_aside_torn_tail(archive)
+    for number, record in enumerate(older):
+        append_line(archive, logs.record_line(record))
+        if number == 0:
+            pause_point("compress-archive-partial")
+    pause_point("compress-after-archive")
+
+    # 2. Then the live log, atomically: the old one stands until the new one is durable.
+    body = "".join(logs.record_line(r) + "\n" for r in rewritten)
+    live = logs.log_path(home, key)
+    atomic_write(live, body, before_replace=lambda: pause_point("compress-before-replace"))
+    pause_point("compress-after-replace")
 
 
 def summary_record(

@@ -143,100 +143,110 @@ def _read_error(path: Path, exc: OSError) -> str:
 
 def parse_task_text(home: Home, path: Path, text: str) -> Task:
     doc = load_mapping(path, text, TaskFileError)
-    values, lines = doc.values, doc.lines
+    r = _Reader(path, doc)
     task_id = task_id_for(home, path)
-
-    def fail(key: str | None, message: str) -> TaskFileError:
-        return TaskFileError(path, lines.get(key, 1) if key else 1, message)
-
-    for key in values:
-        if key not in ALL_KEYS:
-            hint = did_you_mean(str(key).replace("-", "_").lower(), ALL_KEYS - set(STATE_KEYS))
-            if not hint and ("-" in key or key.lower() != key):
-                hint = " (keys are snake_case)"
-            raise fail(key, f"unknown key '{key}'{hint}")
-
-    # Scalars kept as text (an unquoted UID or time may load as a number or datetime);
-    # a list or mapping there is a mistake, not text.
-    for key in ("caldav_uid", "session_id", "created", "started", "finished", "error"):
-        if isinstance(values.get(key), list | dict):
-            raise fail(key, f"'{key}' must be text, not {type(values[key]).__name__}")
-
-    def text_of(key: str, required: bool = False) -> str | None:
-        value = values.get(key)
-        if value is None:
-            if required:
-                raise fail(None, f"missing required key '{key}'")
-            return None
-        if not isinstance(value, str):
-            raise fail(key, f"'{key}' must be text, not {type(value).__name__}")
-        return value
-
-    instructions = text_of("instructions", required=True)
+    _check_keys(r)
+    instructions = r.text("instructions", required=True)
     assert instructions is not None
     if not instructions.strip():
-        raise fail("instructions", "'instructions' is empty")
-    max_tokens = values.get("max_tokens")
+        raise r.fail("instructions", "'instructions' is empty")
+    max_tokens = r.values.get("max_tokens")
     if max_tokens is not None and (
         isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1
     ):
-        raise fail("max_tokens", "'max_tokens' must be a whole number ≥ 1")
-    source = text_of("source")
+        raise r.fail("max_tokens", "'max_tokens' must be a whole number ≥ 1")
+    source = r.text("source")
     if source is not None and source not in SOURCES:
-        raise fail("source", f"'source' must be one of {', '.join(SOURCES)}")
-
-    occurrence = _occurrence_text(values.get("occurrence"))
-    if values.get("occurrence") is not None and occurrence is None:
-        raise fail("occurrence", "'occurrence' must be a date or a date-time")
-
-    recurrence_id = text_of("recurrence_id")
-    explicit_key = text_of("key")
-    if "/" in task_id:
-        series = task_id.split("/")[0]
-        key = recurrence_id or series
-    else:
-        key = explicit_key or task_id
-    if not keys.is_valid_key(key):
-        where = "key" if explicit_key else ("recurrence_id" if recurrence_id else None)
-        raise fail(where, f"'{key}' is not a valid key ([A-Za-z0-9][A-Za-z0-9._-]{{0,99}})")
-    if not TASK_ID_RE.fullmatch(task_id) or task_id.split("/")[0] in keys.RESERVED:
-        # e.g. tasks/work/review.yaml: `run` could never name it, so say so here.
-        raise fail(
-            None,
-            f"'{task_id}' is not a task id: name the file tasks/<key>.yaml, "
-            "or tasks/<series-key>/<stamp>.yaml for a calendar occurrence",
-        )
-
-    tools = parse_grants(values.get("tools"), lambda message: fail("tools", message))
-    max_turns = positive(values.get("max_turns"), "max_turns", lambda m: fail("max_turns", m))
+        raise r.fail("source", f"'source' must be one of {', '.join(SOURCES)}")
+    occurrence = _occurrence_text(r.values.get("occurrence"))
+    if r.values.get("occurrence") is not None and occurrence is None:
+        raise r.fail("occurrence", "'occurrence' must be a date or a date-time")
+    key = _key_of(r, task_id)
+    tools = parse_grants(r.values.get("tools"), lambda message: r.fail("tools", message))
+    max_turns = positive(r.values.get("max_turns"), "max_turns", lambda m: r.fail("max_turns", m))
     max_run_tokens = positive(
-        values.get("max_run_tokens"), "max_run_tokens", lambda m: fail("max_run_tokens", m)
+        r.values.get("max_run_tokens"), "max_run_tokens", lambda m: r.fail("max_run_tokens", m)
     )
-    ref = text_of("task")
+    ref = r.text("task")
     if ref is not None and (not TASK_ID_RE.fullmatch(ref) or "/" in ref):
-        raise fail("task", f"'task' must name a hand-written task, not {ref!r}")
+        raise r.fail("task", f"'task' must name a hand-written task, not {ref!r}")
     return Task(
         id=task_id,
         path=path,
         key=key,
-        title=text_of("title") or task_id,
+        title=r.text("title") or task_id,
         instructions=instructions,
-        model=text_of("model"),
-        system=text_of("system"),
+        model=r.text("model"),
+        system=r.text("system"),
         max_tokens=max_tokens,
         source=source,
-        calendar=text_of("calendar"),
-        caldav_uid=_scalar_text(values.get("caldav_uid")),
+        calendar=r.text("calendar"),
+        caldav_uid=_scalar_text(r.values.get("caldav_uid")),
         occurrence=occurrence,
-        recurrence_id=recurrence_id,
+        recurrence_id=r.text("recurrence_id"),
         schedule=_schedule_of(doc, path, task_id),
         tools=tools,
         max_turns=max_turns,
         max_run_tokens=max_run_tokens,
         ref=ref,
-        state=_parse_state(values, fail),
-        delivery=parse_delivery(values, fail),
+        state=_parse_state(r.values, r.fail),
+        delivery=parse_delivery(r.values, r.fail),
     )
+
+
+class _Reader:
+    """One task file's values; its errors name the file and the line of the key."""
+
+    def __init__(self, path: Path, doc: Mapping) -> None:
+        self.path = path
+        self.values = doc.values
+        self.lines = doc.lines
+
+    def fail(self, key: str | None, message: str) -> TaskFileError:
+        return TaskFileError(self.path, self.lines.get(key, 1) if key else 1, message)
+
+    def text(self, key: str, required: bool = False) -> str | None:
+        value = self.values.get(key)
+        if value is None:
+            if required:
+                raise self.fail(None, f"missing required key '{key}'")
+            return None
+        if not isinstance(value, str):
+            raise self.fail(key, f"'{key}' must be text, not {type(value).__name__}")
+        return value
+
+
+def _check_keys(r: _Reader) -> None:
+    for key in r.values:
+        if key not in ALL_KEYS:
+            hint = did_you_mean(str(key).replace("-", "_").lower(), ALL_KEYS - set(STATE_KEYS))
+            if not hint and ("-" in key or key.lower() != key):
+                hint = " (keys are snake_case)"
+            raise r.fail(key, f"unknown key '{key}'{hint}")
+    # Scalars kept as text (an unquoted UID or time may load as a number or datetime);
+    # a list or mapping there is a mistake, not text.
+    for key in ("caldav_uid", "session_id", "created", "started", "finished", "error"):
+        if isinstance(r.values.get(key), list | dict):
+            raise r.fail(key, f"'{key}' must be text, not {type(r.values[key]).__name__}")
+
+
+def _key_of(r: _Reader, task_id: str) -> str:
+    """The series key: the folder (or recurrence_id) of an occurrence, else `key` or the id."""
+    recurrence_id = r.text("recurrence_id")
+    explicit_key = r.text("key")
+    series = task_id.split("/")[0] if "/" in task_id else None
+    key = (recurrence_id or series) if series else (explicit_key or task_id)
+    if not keys.is_valid_key(key):
+        where = "key" if explicit_key else ("recurrence_id" if recurrence_id else None)
+        raise r.fail(where, f"'{key}' is not a valid key ([A-Za-z0-9][A-Za-z0-9._-]{{0,99}})")
+    if not TASK_ID_RE.fullmatch(task_id) or task_id.split("/")[0] in keys.RESERVED:
+        # e.g. tasks/work/review.yaml: `run` could never name it, so say so here.
+        raise r.fail(
+            None,
+            f"'{task_id}' is not a task id: name the file tasks/<key>.yaml, "
+            "or tasks/<series-key>/<stamp>.yaml for a calendar occurrence",
+        )
+    return key
 
 
 def _schedule_of(doc: Mapping, path: Path, task_id: str) -> Schedule | None:

@@ -76,6 +76,7 @@ class Watch:
         self._stop = threading.Event()
         self._signals = 0
         self._stepped = clock.monotonic()  # when the loop last stepped (heartbeat health)
+        self._loop: WatchLoop | None = None
 
     def stop(self) -> None:
         self._stop.set()
@@ -105,32 +106,8 @@ class Watch:
         sync = BackgroundSync(self.home, settings, self.emit)
         beat = self._heartbeat()
         emit = beat.watching(self.emit) if beat is not None else self.emit
-
-        loop: WatchLoop
-
-        failed_runs: set[str] = set()  # series whose run left a new retry time
-
-        def run_one(work: SeriesWork) -> None:
-            try:
-                if run_work(self.home, settings, work, brain, self.clock, emit):
-                    failed_runs.add(work.key)
-            except (RunnerError, OSError) as exc:
-                # Nothing recorded, so no new retry time: an immediate re-plan would
-                # hit the same error in a tight loop. The next plan tries again.
-                self.emit(Failed(str(exc), key=work.key))
-            finally:
-                if self.on_series_done is not None:
-                    self.on_series_done(work.key)
-
-        def done(key: str) -> None:
-            # Called by the pool after it released the series, so a re-plan can submit it.
-            failed = key in failed_runs
-            failed_runs.discard(key)
-            loop.run_finished(key, failed)
-            self._wake.set()
-
-        pool: SeriesPool[SeriesWork] = SeriesPool(settings.workers, run_one, done)
-        loop = WatchLoop(
+        pool = self._pool(brain, emit)
+        loop = self._loop = WatchLoop(
             self.home,
             settings,
             self.clock,
@@ -144,18 +121,7 @@ class Watch:
         signal.signal(signal.SIGINT, self._on_signal)
         watcher = FileWatcher(self.home, changes)
         watcher.start()  # before the first scan: nothing written meanwhile is missed
-        self.emit(
-            Started(
-                home=str(self.home.root),
-                pid=os.getpid(),
-                brain=active.name,
-                model=settings.brain.model,
-                described=active.describe(),
-                calendars=[r.name for r in calendar_refs(self.home, settings)],
-                next=loop.upcoming(3),  # the first scan of the calendars
-                workers=settings.workers,
-            )
-        )
+        self.emit(self._started(active, loop))
         loop.step()  # the first plan: what is due (or missed) now
         cache.save()
         release_memory()  # the first expansion of every calendar was the peak
@@ -163,19 +129,7 @@ class Watch:
         if beat is not None:
             beat.start()
         try:
-            while not self._stop.is_set():
-                self._wake.clear()
-                self._stepped = self.clock.monotonic()
-                try:
-                    nap = loop.step()
-                except Exception as exc:
-                    # A daemon must outlive a bug or data nobody foresaw: report it, back
-                    # off, and plan afresh, rather than die with runs half-handled.
-                    log.debug("the watch loop's step failed", exc_info=True)
-                    self.emit(Failed(f"unexpected error, retrying: {exc!r}"))
-                    nap = STEP_BACKOFF
-                if not self._stop.is_set():
-                    self._wake.wait(nap)
+            self._serve(loop)
         finally:
             watcher.stop()
             sync.stop()
@@ -194,10 +148,61 @@ class Watch:
         def healthy() -> bool:
             return self.clock.monotonic() - self._stepped < HEALTHY
 
-        def warn(message: str) -> None:
-            self.emit("notice", {"level": "warning", "message": message})
+        return Heartbeat(self.home, self.settings.heartbeat, self.clock, healthy, notify)
 
-        return Heartbeat(self.home, self.settings.heartbeat, self.clock, healthy, warn)
+    def _pool(self, brain: CancellableBrain, emit: EventSink) -> SeriesPool[SeriesWork]:
+        """The workers: each runs one series' work, then tells the loop it is free."""
+        failed_runs: set[str] = set()  # series whose run left a new retry time
+
+        def run_one(work: SeriesWork) -> None:
+            try:
+                if run_work(self.home, self.settings, work, brain, self.clock, emit):
+                    failed_runs.add(work.key)
+            except (RunnerError, OSError) as exc:
+                # Nothing recorded, so no new retry time: an immediate re-plan would
+                # hit the same error in a tight loop. The next plan tries again.
+                self.emit(Failed(str(exc), key=work.key))
+            finally:
+                if self.on_series_done is not None:
+                    self.on_series_done(work.key)
+
+        def done(key: str) -> None:
+            # Called by the pool after it released the series, so a re-plan can submit it.
+            failed = key in failed_runs
+            failed_runs.discard(key)
+            assert self._loop is not None  # made before the pool takes work
+            self._loop.run_finished(key, failed)
+            self._wake.set()
+
+        return SeriesPool(self.settings.workers, run_one, done)
+
+    def _started(self, active: Brain, loop: WatchLoop) -> Started:
+        return Started(
+            home=str(self.home.root),
+            pid=os.getpid(),
+            brain=active.name,
+            model=self.settings.brain.model,
+            described=active.describe(),
+            calendars=[r.name for r in calendar_refs(self.home, self.settings)],
+            next=loop.upcoming(3),  # the first scan of the calendars
+            workers=self.settings.workers,
+        )
+
+    def _serve(self, loop: WatchLoop) -> None:
+        """Step the loop until stopped; wake early for file changes and finished runs."""
+        while not self._stop.is_set():
+            self._wake.clear()
+            self._stepped = self.clock.monotonic()
+            try:
+                nap = loop.step()
+            except Exception as exc:
+                # A daemon must outlive a bug or data nobody foresaw: report it, back
+                # off, and plan afresh, rather than die with runs half-handled.
+                log.debug("the watch loop's step failed", exc_info=True)
+                self.emit(Failed(f"unexpected error, retrying: {exc!r}"))
+                nap = STEP_BACKOFF
+            if not self._stop.is_set():
+                self._wake.wait(nap)
 
     def _shutdown(self, pool: SeriesPool[SeriesWork], brain: CancellableBrain) -> list[str]:
         """Stop taking work; give running series `shutdown_grace`, then interrupt them."""

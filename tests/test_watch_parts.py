@@ -368,3 +368,16 @@ def test_an_unexpected_error_in_a_step_is_reported_and_the_loop_goes_on(
     assert errors and "boom" in str(errors[0]["message"])
     assert len(calls) == 3  # stepped again after the failure
     assert events[-1][0] == "stopped"
+
+
+def test_calendar_text_in_event_lines_cannot_drive_the_terminal(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A SUMMARY is remote data: an escape sequence in it is shown, not obeyed."""
+    clock = FakeClock(datetime(2026, 11, 26, 8, 0, tzinfo=UTC))
+    view = EventView(clock, as_json=False)
+    hostile = "Notes\x1b[2J\x1b]0;owned\x07\nsecond line"
+    view(Fired(task="k/1", key="k", title=hostile, calendar="c", fire_at="t", attempt=1))
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "\x07" not in err and err.count("\n") == 1
+    assert "Notes\\x1b[2J" in err

@@ -24,6 +24,9 @@ def command(ctx: Context, as_json: bool) -> None:
     result = tick(ctx.home, settings, brain, ctx.clock, on_event=view)
     if view is not None:
         view.end()
+    else:  # the document lists them too; stderr says so as a person would see it
+        for problem in result.problems:
+            notice(f"warning: {problem}")
     if as_json:
         emit_json(
             {

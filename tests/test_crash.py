@@ -55,7 +55,8 @@ def test_kill_after_the_record_then_compression_does_not_run_it_twice(home: Home
     from datetime import UTC, datetime, timedelta
 
     from runner import keys
-    from tests.test_tick import event, write_ics
+    from tests.fakes import write_ics
+    from tests.test_tick import event
 
     uid = "daily-crash@example.com"
     key = keys.series_key(uid)

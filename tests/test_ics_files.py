@@ -27,7 +27,6 @@ from runner.calendars.folders import list_ics
 from runner.calendars.lines import why_failed
 from runner.calendars.parse import library_warnings, parse_file
 from runner.check import check_home
-from runner.clock import FakeClock
 from runner.errors import Problem
 from runner.home import Home
 from runner.run.tick import tick
@@ -36,6 +35,7 @@ from runner.schedule.cache import load_calendars
 from runner.schedule.expand import occurrences_between
 from runner.settings import Settings
 from tests.conftest import cli
+from tests.fakes import FakeClock
 
 FIXTURES = Path(__file__).parent / "ics"
 EXPORTERS = ("apple.ics", "google.ics", "outlook.ics", "stream.ics", "thunderbird.ics")

@@ -6,13 +6,8 @@ Which folders: every calendar in `runner.yaml` (CalDAV or not, its folder is
 malformed file, a bad RRULE or an unknown TZID becomes a `Problem` (path and line)
 and only that file or series is skipped: one bad file never stops the rest.
 
-`CalendarCache` keeps parsed files keyed by (path, mtime_ns, size). The watch loop
-keeps one and calls `refresh()` often: that is a listing and a stat per file, and
-only changed files are parsed again. Parsing is lazy: a file is parsed only when an
-expansion needs it and no cached expansion (schedule.py) covers the window, so a
-warm `runner next` never imports icalendar at all. With `disk=True` the cache is
-also kept under .runner/cache/ for the next process; it is disposable: a missing,
-stale or corrupt cache file is ignored and rebuilt.
+Parsing is lazy (schedule/cache.py decides when a file needs it), so icalendar is
+imported inside the functions here, and only then.
 """
 
 from __future__ import annotations

@@ -9,12 +9,11 @@ import re
 from dataclasses import replace
 from datetime import UTC, datetime
 
+from runner.brain import context as brain_context
 from runner.brain.offline import OfflineBrain
 from runner.brain.protocol import BrainReply, BrainRequest, SummaryRequest, TextSink, Usage
-from runner.clock import FakeClock
 from runner.home import Home
 from runner.listing import list_tasks
-from runner.logs import compression
 from runner.logs import store as logs
 from runner.run.budget import day_spend
 from runner.run.executor import run_task
@@ -22,6 +21,7 @@ from runner.settings import BrainSettings, CompressionSettings, Settings
 from runner.tools.base import ToolOutput
 from runner.tools.steps import Step
 from tests.conftest import cli
+from tests.fakes import FakeClock
 
 TASK = """\
 title: Plan
@@ -87,7 +87,7 @@ def test_compression_summarises_the_tool_calls(home: Home) -> None:
     assert "SECRET-OUTPUT" not in request.prompt  # raw tool output is never replayed
     summary = logs.read_log(home, "plan").summary
     assert summary is not None and "used write_file plans/3.md" in summary.text
-    assert compression.SUMMARY_PROMPT.count("<tool_calls>") == 1
+    assert brain_context.SUMMARY_PROMPT.count("<tool_calls>") == 1
 
 
 def test_the_daily_budget_stops_runs_once_spent(home: Home) -> None:

@@ -12,7 +12,6 @@ from runner import keys
 from runner.brain.anthropic_brain import AnthropicBrain
 from runner.brain.offline import OfflineBrain
 from runner.check import check_home
-from runner.clock import FakeClock
 from runner.home import Home
 from runner.run.executor import run_task
 from runner.run.tick import tick
@@ -20,7 +19,8 @@ from runner.settings import Settings, load_settings
 from runner.tasks import files as tasks
 from runner.tasks.trust import grants_for
 from tests.fake_anthropic import FakeAnthropic, Reply, ToolCall
-from tests.test_tick import event, ics_time, write_ics
+from tests.fakes import FakeClock, ics_time, write_ics
+from tests.test_tick import event
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 START = NOW - timedelta(minutes=1)

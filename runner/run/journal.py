@@ -14,15 +14,14 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import uuid
 from pathlib import Path
 
+from runner.events import notify
 from runner.fsutil import append_line
 from runner.home import Home
 from runner.tools.steps import Step
 
-log = logging.getLogger("runner")
 
 _NAMESPACE = uuid.UUID("6f1d3c2e-8a41-4b7e-9c55-2d7e0b1a9f30")
 
@@ -55,7 +54,7 @@ def read_steps(home: Home, exec_id: str) -> list[Step]:
         try:
             data = json.loads(line)
         except json.JSONDecodeError:
-            log.warning("%s:%d: not a step; skipped", path, number)
+            notify(f"{path}:{number}: not a step; skipped")
             continue
         if isinstance(data, dict):
             steps.append(Step.from_json(data))

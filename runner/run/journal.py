@@ -22,7 +22,6 @@ from runner.fsutil import append_line
 from runner.home import Home
 from runner.tools.steps import Step
 
-
 _NAMESPACE = uuid.UUID("6f1d3c2e-8a41-4b7e-9c55-2d7e0b1a9f30")
 
 

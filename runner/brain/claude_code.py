@@ -41,6 +41,7 @@ from runner.brain.protocol import (
     Usage,
 )
 from runner.errors import BrainError
+from runner.events import notify
 from runner.home import Home
 from runner.settings import BrainSettings
 from runner.tasks.grants import NO_TOOLS, ToolGrants
@@ -49,7 +50,6 @@ from runner.tools.steps import StepSink
 if TYPE_CHECKING:
     from claude_agent_sdk import ClaudeAgentOptions
 
-log = logging.getLogger("runner.brain")
 
 MISSING = "the claude-code brain needs the claude-agent-sdk package: pip install '.[claude-code]'"
 
@@ -116,7 +116,9 @@ class ClaudeCodeBrain:
             raise BrainError(MISSING, retryable=False) from None
         quiet_sdk_log()
         if left := process_tree.sweep_orphans():
-            log.info("claude-code: ended %d processes left by a runner that was killed", len(left))
+            notify(
+                f"claude-code: ended {len(left)} processes left by a runner that was killed", "info"
+            )
         tag = self.last_tag = process_tree.new_tag()
         run = Run(ask, self, tag, on_text)
         try:

@@ -20,7 +20,7 @@ from runner.tasks.files import Task, parse_task
 from runner.tasks.occurrence import load_reference, task_reference
 from runner.tasks.trust import untrusted_tools_warning
 from runner.tasks.walk import iter_task_paths
-from runner.tools.mcpconfig import McpConfig, config_path, load_mcp_config
+from runner.tools.mcpconfig import McpConfig, config_path, expand, load_mcp_config
 from runner.yamlload import load_mapping
 
 # The window `runner next` shows by default: check expands every file over it.
@@ -57,6 +57,7 @@ def check_home(home: Home, now: datetime | None = None) -> CheckResult:
     except FileError as exc:
         problems.append(Problem.from_error(exc))
     checked += config_path(home).exists()
+    used: set[str] = set()  # the MCP servers some task names
     for path in iter_task_paths(home, problems):
         checked += 1
         try:
@@ -65,7 +66,8 @@ def check_home(home: Home, now: datetime | None = None) -> CheckResult:
             problems.append(Problem.of(path, exc))
             continue
         if mcp is not None:
-            problems.extend(_server_problems(path, mcp))
+            problems.extend(_server_problems(path, task, mcp))
+            used.update(task.tools.mcp)
         if settings is not None:
             problems.extend(_target_problems(task, settings))
         warning = untrusted_tools_warning(home, settings or Settings(), task)
@@ -76,6 +78,8 @@ def check_home(home: Home, now: datetime | None = None) -> CheckResult:
     count, found = check_calendars(home, now)
     checked += count
     problems.extend(found)
+    if mcp is not None:
+        warnings.extend(_unset_variables(mcp, used))
     return CheckResult(checked, tuple(problems), tuple(warnings))
 
 
@@ -91,28 +95,37 @@ def _key_line(path: Path, key: str) -> int | None:
     return text.count("\n", 0, match.start()) + 1 if match else None
 
 
-def _server_problems(path: Path, mcp: McpConfig) -> list[Problem]:
+def _server_problems(path: Path, task: Task, mcp: McpConfig) -> list[Problem]:
     """Each server a task's `tools: {mcp: [...]}` names must be in .mcp.json."""
-    try:
-        text = path.read_text(encoding="utf-8")
-        if "mcp" not in text:  # the common case: no need to parse the file again
-            return []
-        mapping = load_mapping(path, text)
-    except (OSError, UnicodeDecodeError, FileError):  # parse_task has just read it
+    missing = [name for name in task.tools.mcp if name not in mcp.servers]
+    if not missing:
         return []
-    tools = mapping.values.get("tools")
-    names = tools.get("mcp") if isinstance(tools, dict) else None
-    if isinstance(names, str):
-        names = [names]
-    if not isinstance(names, list):
-        return []
-    line = mapping.child_lines.get("tools", {}).get("mcp", mapping.lines.get("tools"))
+    line = _mcp_line(path)
     where = mcp.path.name if mcp.path.exists() else f"{mcp.path.name} (there is none)"
     return [
         Problem(str(path), line, f"tools.mcp: MCP server '{name}' is not in {where}")
-        for name in names
-        if isinstance(name, str) and name not in mcp.servers
+        for name in missing
     ]
+
+
+def _mcp_line(path: Path) -> int | None:
+    try:
+        mapping = load_mapping(path, path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, FileError):  # parse_task has just read it
+        return None
+    return mapping.child_lines.get("tools", {}).get("mcp", mapping.lines.get("tools"))
+
+
+def _unset_variables(mcp: McpConfig, used: set[str]) -> list[Problem]:
+    """A server a task names whose `${VAR}` is unset here: a warning, since the
+    environment of `check` may not be the one runs get (cron, a login service)."""
+    found: list[Problem] = []
+    for name in sorted(used & set(mcp.servers)):
+        try:
+            expand(mcp.servers[name], mcp.path)
+        except FileError as exc:
+            found.append(Problem(str(exc.path), exc.line, f"{exc.problem} in this environment"))
+    return found
 
 
 def _target_problems(task: Task, settings: Settings) -> list[Problem]:

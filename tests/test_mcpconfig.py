@@ -189,3 +189,18 @@ def test_runner_check_names_a_server_a_task_wants_that_is_not_configured(home: H
         '{"mcpServers": {"time": {"command": "x"}, "nope": {"command": "y"}}}'
     )
     assert cli(home, "check").returncode == 0
+
+
+def test_runner_check_warns_of_an_unset_variable_of_a_server_in_use(home: Home) -> None:
+    config = '{"mcpServers": {\n"git": {"command": "x", "env": {"T": "${MCP_CHECK_UNSET}"}},\n'
+    config += '"idle": {"command": "x", "env": {"T": "${MCP_CHECK_UNSET}"}}}}'
+    (home.root / ".mcp.json").write_text(config)
+    (home.tasks / "t.yaml").write_text("title: T\ninstructions: I\ntools:\n  mcp: [git]\n")
+    result = cli(home, "check")
+    assert result.returncode == 0, result.stdout + result.stderr
+    message = (
+        "MCP server 'git': environment variable MCP_CHECK_UNSET is not set in this environment"
+    )
+    assert f"{home.root / '.mcp.json'}:2: {message}" in result.stderr
+    assert "'idle'" not in result.stderr  # no task names it: not this home's concern
+    assert "MCP_CHECK_UNSET" not in cli(home, "check", env={"MCP_CHECK_UNSET": "v"}).stderr

@@ -51,6 +51,8 @@ if TYPE_CHECKING:
     from claude_agent_sdk import ClaudeAgentOptions
 
 
+STARTUP = 60.0  # seconds the CLI may take to start before `brain.timeout` applies
+
 MISSING = "the claude-code brain needs the claude-agent-sdk package: pip install '.[claude-code]'"
 
 
@@ -201,6 +203,7 @@ class Run:
         self.last = time.monotonic()
         self.expired = False
         self.failed = False
+        self.heard = False  # a first message from the CLI: it has started
         self.model = ask.model
         self.texts: list[str] = []
         self.stderr_tail: list[str] = []
@@ -248,11 +251,16 @@ class Run:
         decision = {"permissionDecision": "deny", "permissionDecisionReason": why}
         return {"hookSpecificOutput": {"hookEventName": "PreToolUse", **decision}}
 
+    def limit(self) -> float:
+        """`brain.timeout` once the CLI has spoken; its start-up (a cold disk, a busy
+        machine) may take up to STARTUP before that, the API not yet being waited on."""
+        return self.timeout if self.heard else max(self.timeout, STARTUP)
+
     async def watchdog(self) -> None:
         """Ends the CLI (and all it started) once it has been silent for `timeout`."""
         import anyio
 
-        while time.monotonic() - self.last < self.timeout:
+        while time.monotonic() - self.last < self.limit():
             await anyio.sleep(min(0.25, self.timeout / 4))
         self.expired = True
         await anyio.to_thread.run_sync(process_tree.kill_tagged, self.tag)
@@ -264,7 +272,7 @@ class Run:
         stream: AsyncIterator[Any] = query(prompt=self.ask.prompt, options=options)
         try:
             async for message in stream:
-                self.last = time.monotonic()
+                self.last, self.heard = time.monotonic(), True
                 self.take(message)
                 if self.stop is not None and not self.failed:
                     # End the CLI and all it started; the stream then ends as after a
@@ -361,7 +369,7 @@ class Run:
 
     def timed_out(self) -> BrainError:
         return BrainError(
-            f"timed out: Claude Code sent nothing for {self.timeout:g}s and was ended"
+            f"timed out: Claude Code sent nothing for {self.limit():g}s and was ended"
         )
 
     def stderr_note(self) -> str:

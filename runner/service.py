@@ -179,7 +179,9 @@ def _systemd_quote(arg: str) -> str:
     """One word of ExecStart= (split on spaces, so quoted when it has any)."""
     if re.fullmatch(r"[A-Za-z0-9_@%+=:,./-]+", arg):
         return arg.replace("%", "%%")
-    return '"' + arg.replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%") + '"'
+    # `$$`: systemd substitutes ${VAR} (and a lone $VAR) in ExecStart=, even in quotes.
+    quoted = arg.replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%").replace("$", "$$")
+    return '"' + quoted + '"'
 
 
 def launchd_plist(home: Home, paths: ServicePaths) -> str:
@@ -233,6 +235,9 @@ def install(home: Home, settings: Settings, platform: str) -> ServiceResult:
     """Write the unit and the environment file (never overwritten); enable nothing."""
     if not home.root.is_dir():
         raise UsageError(f"no home at {home.root}")
+    if "\n" in str(home.root) or "\r" in str(home.root):
+        # A unit file is line-based: the rest of the path would become a line of its own.
+        raise UsageError(f"the home's path has a newline; a service cannot name it: {home.root!r}")
     paths = service_paths(home, platform)
     text = (
         systemd_unit(home, paths, settings) if platform == "linux" else launchd_plist(home, paths)

@@ -147,3 +147,26 @@ def test_two_homes_get_two_services(tmp_path: Path, user: dict[str, str]) -> Non
         )
         names.add(doc["name"])
     assert len(names) == 2
+
+
+def test_a_dollar_in_the_home_is_not_expanded_by_systemd(
+    tmp_path: Path, user: dict[str, str]
+) -> None:
+    # systemd substitutes ${VAR} (and a lone $VAR word) in ExecStart=; `$$` is a literal $.
+    home = Home(tmp_path / "costs ${HOME} $USER")
+    init_home(home)
+    doc = json.loads(
+        cli(home, "service", "install", "--platform", "linux", "--json", env=user).stdout
+    )
+    text = Path(doc["unit"]).read_text()
+    exec_start = next(line for line in text.splitlines() if line.startswith("ExecStart="))
+    assert "costs $${HOME} $$USER" in exec_start and "costs ${HOME}" not in exec_start
+
+
+def test_a_newline_in_the_home_is_refused(tmp_path: Path, user: dict[str, str]) -> None:
+    home = Home(tmp_path / "two\nlines")
+    init_home(home)
+    result = cli(home, "service", "install", "--platform", "linux", env=user)
+    assert result.returncode == 2 and "newline" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (Path(user["XDG_CONFIG_HOME"]) / "systemd").exists()

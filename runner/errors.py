@@ -7,6 +7,7 @@ command's own target cannot be loaded.
 from __future__ import annotations
 
 import difflib
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,7 +99,9 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        where = f"{self.path}:{self.line}" if self.line is not None else self.path
+        # A file name can hold a newline or an escape sequence: one line, nothing run.
+        path = printable(self.path)
+        where = f"{path}:{self.line}" if self.line is not None else path
         return f"{where}: {self.message}"
 
     @classmethod
@@ -111,6 +114,18 @@ class Problem:
         if isinstance(exc, FileError):
             return cls.from_error(exc)
         return cls(str(path), None, exc.message)
+
+
+def printable(text: str) -> str:
+    """`text` with control and format characters (and line separators) escaped."""
+    out: list[str] = []
+    for char in text:
+        if unicodedata.category(char)[0] == "C" or char in "\u2028\u2029":
+            code = ord(char)
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+        else:
+            out.append(char)
+    return "".join(out)
 
 
 def did_you_mean(word: str, known: Iterable[str]) -> str:

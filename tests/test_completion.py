@@ -104,3 +104,11 @@ def test_notify_completes_target_names(home: Home) -> None:
         encoding="utf-8",
     )
     assert complete(home, ["--home", str(home.root), "notify", ""]) == ["desk", "phone"]
+
+
+def test_file_names_that_are_no_task_ids_are_not_offered(home: Home) -> None:
+    # A newline would split into two bogus candidates; a space into two words.
+    for name in ("evil\nname", "sp ace", "$(touch pwned)"):
+        (home.tasks / f"{name}.yaml").write_text("instructions: x\n", encoding="utf-8")
+    offered = complete(home, ["--home", str(home.root), "run", ""])
+    assert offered == ["hello"], offered

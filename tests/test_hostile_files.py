@@ -118,3 +118,14 @@ def _cli_as_user(home: Home, *args: str) -> subprocess.CompletedProcess[str]:
         check=False,
         preexec_fn=_drop_root_file_powers if os.geteuid() == 0 else None,
     )
+
+
+def test_a_task_file_name_with_a_newline_or_escape_is_one_problem_line(home: Home) -> None:
+    (home.tasks / "evil\nname\x1b[2J.yaml").write_text("title: no instructions\n", "utf-8")
+    result = cli(home, "check")
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert len(lines) == 1 and "\x1b" not in result.stdout, result.stdout
+    assert lines[0].endswith("evil\\x0aname\\x1b[2J.yaml:1: missing required key 'instructions'")
+    listing = cli(home, "list")  # the warning on stderr is one line too
+    assert "\x1b" not in listing.stderr and "evil\\x0aname" in listing.stderr, listing.stderr

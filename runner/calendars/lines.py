@@ -14,9 +14,10 @@ characters escaped, NUL included, long text cut) before it reaches a message.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+
+from runner.errors import printable
 
 _BREAK = re.compile(r"\r\n|\r|\n")
 _QUOTED = re.compile(r"'([^']*)'")
@@ -31,14 +32,7 @@ def where(path: object) -> str:
 
 def clean(text: str, limit: int = 120) -> str:
     """`text` as one printable line: control and format characters escaped, cut."""
-    out: list[str] = []
-    for char in text:
-        if unicodedata.category(char)[0] == "C" or char in "\u2028\u2029":
-            code = ord(char)
-            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
-        else:
-            out.append(char)
-    result = "".join(out)
+    result = printable(text)
     return result if len(result) <= limit else result[: limit - 1] + "…"
 
 

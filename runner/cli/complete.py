@@ -36,7 +36,8 @@ def task_ids(root: Path) -> list[str]:
             if entry.name.startswith("."):
                 continue
             if entry.name.endswith(".yaml") and entry.is_file():
-                found.append(entry.name.removesuffix(".yaml"))
+                if is_valid_key(entry.name.removesuffix(".yaml")):  # no newline, no space
+                    found.append(entry.name.removesuffix(".yaml"))
             elif entry.is_dir() and is_valid_key(entry.name):
                 series.append(entry.name)
     for key in series:

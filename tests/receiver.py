@@ -25,6 +25,7 @@ class Received:
     path: str
     body: dict[str, Any] | None
     at: float  # time.time() when it arrived
+    authorization: str | None = None  # the Authorization header, if any
 
 
 class Receiver:
@@ -76,7 +77,9 @@ class Receiver:
 
             def _keep(self, body: dict[str, Any] | None) -> None:
                 with receiver._arrived:
-                    receiver.requests.append(Received(self.command, self.path, body, time.time()))
+                    auth = self.headers.get("Authorization")
+                    received = Received(self.command, self.path, body, time.time(), auth)
+                    receiver.requests.append(received)
                     receiver._arrived.notify_all()
                 if receiver.hang:
                     receiver._release.wait(60)

@@ -3,21 +3,27 @@ redaction, output paths."""
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from runner.apprise_schemes import SCHEMES
+from runner.clock import FakeClock
+from runner.deliver.heartbeat import Heartbeat
 from runner.deliver.message import MAX_BODY, Report, compose
 from runner.deliver.output import OutputRefused, output_file, render_output
 from runner.deliver.send import with_timeouts
 from runner.deliver.targets import Redactor
+from runner.delivery_settings import HeartbeatSettings, UrlSource
 from runner.errors import SettingsError
 from runner.home import Home
+from runner.init import init_home
 from runner.settings import load_settings
 from runner.tasks.delivery import output_problem
 from runner.tasks.files import parse_task
+from tests.receiver import Receiver
 
 
 def test_the_scheme_list_is_the_installed_apprise_list() -> None:
@@ -169,3 +175,25 @@ def test_a_corrupt_delivery_state_is_ignored_and_rewritten(home: Home) -> None:
     assert read_delivery(home) == {}
     record_result(home, "phone", False, "HTTP 500", "2026-11-26T08:00:00.000000Z")
     assert read_delivery(home)["phone"]["last_error"] == "HTTP 500"
+
+
+def test_a_heartbeat_url_with_credentials_sends_them_as_basic_auth(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    # Self-hosted healthchecks behind basic auth: urllib alone would look up a host
+    # named "user:pw@127.0.0.1" and fail with "Name or service not known".
+    home = Home(tmp_path / "home")
+    init_home(home)
+    url = receiver.http("/ping/abc").replace("http://", "http://me:s%40cret@")
+    warnings: list[str] = []
+    beat = Heartbeat(
+        home,
+        HeartbeatSettings(UrlSource(url=url)),
+        FakeClock(datetime(2026, 11, 25, tzinfo=UTC)),
+        lambda: True,
+        warnings.append,
+    )
+    assert beat.ping("") and warnings == []
+    (request,) = receiver.wait_for(1, method="GET")
+    assert request.path == "/ping/abc"
+    assert request.authorization == "Basic " + base64.b64encode(b"me:s@cret").decode()

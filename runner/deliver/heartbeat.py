@@ -9,8 +9,10 @@ one warning per outage (and an entry in .runner/delivery.json), never more.
 
 from __future__ import annotations
 
+import base64
 import threading
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 
@@ -81,8 +83,7 @@ class Heartbeat:
         redact = Redactor(url, secret=self.settings.source.url is None)
         error: str | None = None
         try:
-            request = urllib.request.Request(url.rstrip("/") + suffix if suffix else url)
-            request.add_header("User-Agent", "runner-heartbeat")
+            request = _request(url.rstrip("/") + suffix if suffix else url)
             with urllib.request.urlopen(request, timeout=self.settings.timeout) as answer:
                 answer.read(1024)
         except urllib.error.HTTPError as exc:
@@ -114,3 +115,19 @@ class Heartbeat:
                 return
             self._down = True
         self.warn(f"heartbeat not sent: {error}")
+
+
+def _request(url: str) -> urllib.request.Request:
+    """A GET of `url`; credentials in it (`https://user:pw@host/...`) go as basic auth,
+    since urllib would take `user:pw@host` for the host name."""
+    parts = urllib.parse.urlsplit(url)
+    request = urllib.request.Request(url)
+    if parts.username is not None or parts.password is not None:
+        host = parts.netloc.rpartition("@")[2]
+        request = urllib.request.Request(parts._replace(netloc=host).geturl())
+        user = urllib.parse.unquote(parts.username or "")
+        secret = urllib.parse.unquote(parts.password or "")
+        token = base64.b64encode(f"{user}:{secret}".encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
+    request.add_header("User-Agent", "runner-heartbeat")
+    return request

@@ -154,7 +154,35 @@ def check_calendars(home: Home, now: datetime | None = None) -> tuple[int, list[
         problems.extend(_reference_problems(home, cfile))
         file_occurrences(cfile, calendars, start, start + CHECK_WINDOW)
         problems.extend(cfile.ensure_problems())
+    problems.extend(_key_clashes(home, calendars.files))
     return len(calendars.files), problems
+
+
+def _key_clashes(home: Home, files: tuple[CalendarFile, ...]) -> list[Problem]:
+    """A scheduled task whose key another series has already: both would write the same
+    occurrence files (tasks/<key>/<stamp>.yaml), so at a shared time only one fires."""
+    owners: dict[str, Path] = {}
+    for cfile in files:
+        if not cfile.scheduled:
+            for uid in cfile.parsed().masters:
+                owners.setdefault(series_key(uid), cfile.path)
+    found: list[Problem] = []
+    for cfile in files:
+        key = cfile.fixed_key if cfile.scheduled else None
+        if key is None:
+            continue
+        other = owners.setdefault(key, cfile.path)
+        if other == cfile.path:
+            continue
+        try:
+            lines = load_mapping(cfile.path, cfile.path.read_text(encoding="utf-8")).lines
+        except (OSError, UnicodeDecodeError, FileError):  # changed since: no line then
+            lines = {}
+        line = lines.get("key", lines.get("schedule"))
+        where = other.relative_to(home.root) if other.is_relative_to(home.root) else other
+        message = f"key '{key}' is also the series of {where}: give this schedule its own key"
+        found.append(Problem(str(cfile.path), line, message))
+    return found
 
 
 def _reference_problems(home: Home, cfile: CalendarFile) -> list[Problem]:

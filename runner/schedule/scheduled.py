@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from runner.calendars.parse import ParsedFile
 from runner.errors import FileError, Problem, did_you_mean
+from runner.keys import is_valid_key
 from runner.yamlload import load_mapping
 
 CALENDAR = "schedule"  # the calendar name occurrences of scheduled tasks carry
@@ -31,8 +32,8 @@ SCHEDULE_KEYS = ("rrule", "at", "tz", "start")
 # The rule's first occurrence is counted from here unless `start:` says otherwise;
 # it sets the phase of rules like INTERVAL=2. Fixed, so it is the same on every machine.
 DEFAULT_START = date(2026, 1, 1)
+_SCHEDULE_LINE = re.compile(rb"^(?:\xef\xbb\xbf)?[\"']?schedule[\"']?[ \t]*:", re.MULTILINE)
 _AT = re.compile(r"(\d{1,2}):(\d{2})")
-_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 
 @dataclass(frozen=True)
@@ -134,13 +135,17 @@ def _check_rule(schedule: Schedule) -> None:
 
 
 def has_schedule_key(data: bytes) -> bool:
-    """A quick look, without YAML: is there a line starting `schedule:`?"""
-    return data.startswith(b"schedule:") or b"\nschedule:" in data
+    """A quick look, without YAML: is there a line starting `schedule:`? Quoted
+    (`"schedule":`), spaced or after a BOM too: a key the loader accepts must not
+    leave its task silently never firing."""
+    return _SCHEDULE_LINE.search(data) is not None
 
 
-def scheduled_key(path: Path, values: dict[str, Any]) -> str:
-    key = values.get("key")
-    return key if isinstance(key, str) and _KEY.fullmatch(key) else path.stem
+def scheduled_key(path: Path, values: dict[str, Any]) -> str | None:
+    """The task's key, or None when it cannot be one (the task loader says why): a
+    scheduled task never fires under a key other than the one its file gives."""
+    key = values.get("key", path.stem)
+    return key if isinstance(key, str) and is_valid_key(key) else None
 
 
 def parse_scheduled(path: Path) -> tuple[ParsedFile, str | None]:
@@ -159,6 +164,8 @@ def parse_scheduled(path: Path) -> tuple[ParsedFile, str | None]:
     if schedule is None:
         return empty, None
     key = scheduled_key(path, doc.values)
+    if key is None:
+        return empty, None
     title = doc.values.get("title")
     try:
         parsed = _as_calendar(path.stem, title if isinstance(title, str) else path.stem, schedule)

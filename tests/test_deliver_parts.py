@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from runner.apprise_schemes import SCHEMES
-from runner.clock import FakeClock
 from runner.deliver.heartbeat import Heartbeat
 from runner.deliver.message import MAX_BODY, Report, compose
 from runner.deliver.output import OutputRefused, output_file, render_output
@@ -23,6 +22,7 @@ from runner.init import init_home
 from runner.settings import load_settings
 from runner.tasks.delivery import output_problem
 from runner.tasks.files import parse_task
+from tests.fakes import FakeClock
 from tests.receiver import Receiver
 
 

@@ -9,13 +9,13 @@ from datetime import UTC, datetime
 import pytest
 
 from runner.brain.offline import OfflineBrain
-from runner.clock import FakeClock
 from runner.home import Home
 from runner.logs import store as logs
 from runner.run.tick import tick
 from runner.settings import Settings
 
 from .conftest import cli
+from .fakes import FakeClock
 
 DAILY = "schedule: {rrule: FREQ=DAILY, at: '09:00', tz: UTC}\n"
 

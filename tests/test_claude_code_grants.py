@@ -85,3 +85,18 @@ def test_a_home_reached_through_a_symlink_is_the_same_home(home: Home, tmp_path:
     assert refusal(link, GRANTS, "Write", {"file_path": f"{link}/plans/x.md"}) is None
     why = refusal(link, GRANTS, "Write", {"file_path": f"{home.root}/notes/x.md"})
     assert why is not None and "not granted to write" in why
+
+
+def test_mcp_servers_reach_claude_code_in_its_own_format(
+    home: Home, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TOKEN", "secret-token")
+    (home.root / ".mcp.json").write_text(
+        '{"mcpServers": {"old": {"type": "sse", "url": "http://127.0.0.1:9/sse"},'
+        ' "new": {"type": "http", "url": "http://127.0.0.1:9/mcp",'
+        ' "headers": {"Authorization": "Bearer ${TOKEN}"}}}}'
+    )
+    servers = permissions(home, ToolGrants(mcp=("old", "new"))).mcp_servers
+    assert servers["old"] == {"type": "sse", "url": "http://127.0.0.1:9/sse", "headers": {}}
+    assert servers["new"]["type"] == "http"
+    assert servers["new"]["headers"] == {"Authorization": "Bearer secret-token"}

@@ -97,7 +97,8 @@ def mcp_servers(home: Home, names: tuple[str, ...]) -> dict[str, dict[str, Any]]
                 raise BrainError(f"MCP server {name}: not in {config.path}", retryable=False)
             server = expand(server, config.path)
             if isinstance(server, HttpServer):
-                out[name] = {"type": "http", "url": server.url, "headers": dict(server.headers)}
+                kind = server.transport  # http or sse: Claude Code names them alike
+                out[name] = {"type": kind, "url": server.url, "headers": dict(server.headers)}
             else:
                 out[name] = {
                     "type": "stdio",

@@ -9,8 +9,9 @@ import pytest
 
 from runner.home import Home
 from runner.tasks.grants import ToolGrants
-from runner.tools.files import FileTools
+from runner.tools.files import MAX_READ, FileTools
 from runner.tools.paths import glob_matches
+from runner.tools.toolset import open_toolset
 
 
 @pytest.fixture
@@ -163,3 +164,29 @@ def test_bad_arguments_are_error_results(tools: FileTools) -> None:
 )
 def test_globs(glob: str, rel: str, hit: bool) -> None:
     assert glob_matches(glob, rel) is hit
+
+
+def test_a_fifo_or_a_huge_file_is_an_error_not_a_hang(home: Home) -> None:
+    (home.root / "notes").mkdir()
+    os.mkfifo(home.root / "notes" / "pipe")  # reading it would block forever
+    with (home.root / "notes" / "huge.txt").open("wb") as handle:
+        handle.truncate(MAX_READ + 1)  # sparse: costs no disk
+    tools = FileTools(home.root, ToolGrants(read=("notes/**",), write=("notes/**",)))
+    out = tools.call("read_file", {"path": "notes/pipe"})
+    assert out.is_error and "not a regular file" in out.text
+    out = tools.call("edit_file", {"path": "notes/pipe", "old": "a", "new": "b"})
+    assert out.is_error and "not a regular file" in out.text
+    out = tools.call("read_file", {"path": "notes/huge.txt"})
+    assert out.is_error and "too large" in out.text
+    assert "pipe" not in tools.call("list_files", {"glob": "notes/**"}).text
+    assert tools.call("search_files", {"pattern": "x"}).text.startswith("no match")
+
+
+def test_a_closed_toolset_acts_no_more(home: Home) -> None:
+    toolset = open_toolset(home, ToolGrants(write=("plans/**",)))
+    assert not toolset.call("write_file", {"path": "plans/a.md", "content": "1"}).is_error
+    toolset.close()
+    toolset.close()  # twice is fine
+    out = toolset.call("write_file", {"path": "plans/b.md", "content": "2"})
+    assert out.is_error and "the run has ended" in out.text
+    assert not (home.root / "plans" / "b.md").exists()

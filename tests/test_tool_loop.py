@@ -320,3 +320,16 @@ def test_runner_run_shows_one_line_per_tool_call(
     shown = cli(home, "log", "plan")
     assert "  used read_file notes/inbox.md" in shown.stdout
     assert "2 round trips" not in shown.stdout and "3 round trips" in shown.stdout
+
+
+def test_a_huge_tool_input_is_capped_in_the_record(
+    home: Home, settings: Settings, api: FakeAnthropic
+) -> None:
+    content = "y" * (DEFAULT_CAP * 3)
+    api.queue(use("write_file", path="plans/big.md", content=content), Reply(text="ok"))
+    outcome = run(home, settings)
+    assert (home.root / "plans" / "big.md").read_text() == content  # the call got it all
+    (step,) = outcome.record.steps or ()
+    assert len(step.input["content"]) < DEFAULT_CAP // 4
+    assert "[cut: 307,200 characters" in step.input["content"]
+    assert len(logs.log_path(home, "plan").read_bytes()) < DEFAULT_CAP

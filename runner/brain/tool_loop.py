@@ -97,6 +97,20 @@ class Breakpoints:
             self.moving.pop(0).pop("cache_control", None)
 
 
+RECORDED_TEXT = 10_000  # characters of one input value kept in the journal and the record
+
+
+def recorded_input(arguments: dict[str, Any]) -> dict[str, Any]:
+    """A call's input as recorded: long text values cut (a whole file given to
+    write_file would otherwise sit in the log forever); the call itself got it all."""
+    out: dict[str, Any] = {}
+    for key, value in arguments.items():
+        if isinstance(value, str) and len(value) > RECORDED_TEXT:
+            value = value[:RECORDED_TEXT] + f"\n[cut: {len(value):,} characters in all]"
+        out[key] = value
+    return out
+
+
 def run_tool(tools: ToolProvider, block: Any) -> tuple[Step, dict[str, Any]]:
     """Execute one tool_use block: its Step and its tool_result block."""
     arguments = block.input if isinstance(block.input, dict) else {}
@@ -105,7 +119,8 @@ def run_tool(tools: ToolProvider, block: Any) -> tuple[Step, dict[str, Any]]:
         out = tools.call(block.name, arguments)
     except Exception as exc:  # a provider must not raise; if one does, the model hears it
         out = ToolOutput(f"the tool failed: {type(exc).__name__}: {exc}", is_error=True)
-    step = Step(block.name, arguments, out.text, out.is_error, started, utc_iso(datetime.now(UTC)))
+    finished = utc_iso(datetime.now(UTC))
+    step = Step(block.name, recorded_input(arguments), out.text, out.is_error, started, finished)
     result: dict[str, Any] = {
         "type": "tool_result",
         "tool_use_id": block.id,

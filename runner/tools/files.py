@@ -22,6 +22,7 @@ from runner.tools.paths import FORBIDDEN_TOP, PathGuard, Refused, glob_matches, 
 
 DEFAULT_CAP = 100 * 1024  # bytes per result
 MAX_SEARCH_FILE = 5 * 1024 * 1024  # larger files are not searched
+MAX_READ = 20 * 1024 * 1024  # larger files are refused (read whole before offset/limit)
 MAX_LINE = 400  # characters of one search hit
 
 
@@ -164,6 +165,13 @@ class FileTools:
             raise ToolFailed(f"{rel}: is a folder; use list_files")
         if not path.exists():
             raise ToolFailed(f"{rel}: no such file")
+        if not path.is_file():  # a FIFO or a device would block or never end
+            raise ToolFailed(f"{rel}: not a regular file")
+        size = path.stat().st_size
+        if size > MAX_READ:
+            raise ToolFailed(
+                f"{rel}: too large to read ({size:,} bytes; the limit is {MAX_READ:,})"
+            )
         try:
             return path.read_bytes().decode("utf-8")
         except UnicodeDecodeError:
@@ -234,7 +242,7 @@ class FileTools:
         size = 0
         for rel in sorted(set(self._files(glob))):
             path = self.guard.root / rel
-            if path.stat().st_size > MAX_SEARCH_FILE:
+            if not path.is_file() or path.stat().st_size > MAX_SEARCH_FILE:
                 continue
             try:
                 text = path.read_bytes().decode("utf-8")

@@ -25,6 +25,7 @@ class Toolset:
     def __init__(self, providers: Sequence[ToolProvider], cap: int = DEFAULT_CAP) -> None:
         self.providers = list(providers)
         self.cap = cap
+        self.closed = False
         self._by_name: dict[str, ToolProvider] = {}
         self._specs: list[ToolSpec] = []
         for provider in self.providers:
@@ -37,6 +38,10 @@ class Toolset:
         return list(self._specs)
 
     def call(self, name: str, arguments: dict[str, Any]) -> ToolOutput:
+        if self.closed:
+            # A loop left running in an abandoned thread (a watch shutting down cancels
+            # the wait, not the thread) must not act after its run was recorded.
+            return ToolOutput("the run has ended; no tool can be called", is_error=True)
         provider = self._by_name.get(name)
         if provider is None:
             return ToolOutput(f"no tool named {name!r} is offered in this run", is_error=True)
@@ -45,6 +50,9 @@ class Toolset:
         return ToolOutput(cap_text(out.text, self.cap), out.is_error)
 
     def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
         for provider in reversed(self.providers):
             provider.close()
 

@@ -122,3 +122,20 @@ def test_list_shows_the_days_tokens_against_the_cap(home: Home) -> None:
     assert re.search(r"today: \d+ tokens of 10 \(brain.daily_tokens\); over the cap", listed.stderr)
     doc = json.loads(cli(home, "list", "--json").stdout)
     assert doc["today"]["cap"] == 10 and doc["today"]["tokens"] > 10
+
+
+def test_a_tool_loops_summed_usage_does_not_count_as_the_logs_context(home: Home) -> None:
+    """Ten round trips of 6,000 tokens are 60,000 tokens spent, not a 60,000-token
+    context: the next run sees a line per call, not the raw round trips. So the size is
+    counted (the brain's count_tokens) rather than read from that usage."""
+    (home.tasks / "plan.yaml").write_text(TASK, encoding="utf-8")
+    clock = FakeClock(datetime(2026, 11, 26, 8, 0, tzinfo=UTC))
+    settings = Settings(
+        compression=CompressionSettings(max_tokens=50000, max_executions=50, keep_recent=1)
+    )
+    brain = PlanningBrain(tokens=60000)
+    for _ in range(3):
+        outcome = run_task(home, settings, "plan", brain, clock)
+        assert outcome.ok and outcome.compression is None, outcome.compression
+        clock.advance(60)
+    assert logs.read_log(home, "plan").summary is None

@@ -90,6 +90,11 @@ def recorded_context_tokens(contents: logs.LogContents) -> int | None:
     for record in reversed(contents.executions):
         if header_created and record.started < header_created:
             return None
+        if (record.turns or 1) > 1:
+            # A tool loop's usage sums every round trip (raw tool output included),
+            # while later runs see only a line per call: it is spend, not the size of
+            # the context, which must then be counted.
+            return None
         tokens = record.usage.context_tokens
         if tokens > 0:
             return tokens

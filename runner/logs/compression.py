@@ -83,17 +83,13 @@ def recorded_context_tokens(contents: logs.LogContents) -> int | None:
     Failed executions record no usage; the newest one with usage stands for the
     context (the small failed turns after it are not counted until the next answer
     counts them). None where no usage exists yet: no executions, none with usage
-    (an imported log), or only records older than the summary header (their usage
-    counted the turns that the header has since replaced).
+    (an imported log), only records older than the summary header (their usage
+    counted the turns that the header has since replaced), or a tool loop's record.
     """
     header_created = contents.summary.created if contents.summary else ""
     for record in reversed(contents.executions):
-        if header_created and record.started < header_created:
-            return None
-        if (record.turns or 1) > 1:
-            # A tool loop's usage sums every round trip (raw tool output included),
-            # while later runs see only a line per call: it is spend, not the size of
-            # the context, which must then be counted.
+        older = bool(header_created) and record.started < header_created
+        if older or (record.turns or 1) > 1:  # a tool loop's usage is spend, not context
             return None
         tokens = record.usage.context_tokens
         if tokens > 0:

@@ -42,3 +42,11 @@ _venv:
         {{py}} -m pip install -q -e '.[dev]' >&2
         touch {{stamp}}
     fi
+
+# The long fuzz profile (hypothesis, minutes): hostile task, settings, .mcp.json, .ics files.
+fuzz: _venv
+    HYPOTHESIS_PROFILE=fuzz {{py}} -m pytest -q tests/test_fuzz.py tests/test_task_marker.py
+
+# Random SIGKILLs of tick, run, compress and watch, then every invariant checked.
+soak SECONDS="1800": _venv
+    {{py}} bench/soak.py --seconds {{SECONDS}}

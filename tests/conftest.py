@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from runner.home import Home
 from runner.init import init_home
@@ -102,3 +103,9 @@ def cc_api(monkeypatch: pytest.MonkeyPatch, cc_home: Path) -> Iterator[FakeAnthr
         for name, value in server.env().items():
             monkeypatch.setenv(name, value)
         yield server
+
+
+# Hypothesis profiles: short in `just test` (seconds), long in `just fuzz`.
+hypothesis_settings.register_profile("default", max_examples=25, deadline=None)
+hypothesis_settings.register_profile("fuzz", max_examples=2000, deadline=None)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))

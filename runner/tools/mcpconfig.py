@@ -90,6 +90,8 @@ def parse_mcp_config(path: Path, text: str) -> McpConfig:
         raise McpConfigError(path, exc.lineno, f"invalid JSON: {exc.msg}") from None
     except RecursionError:
         raise McpConfigError(path, None, "invalid JSON: nested too deeply") from None
+    except ValueError as exc:  # e.g. a number of more than 4,300 digits (found by fuzzing)
+        raise McpConfigError(path, None, f"invalid JSON: {exc}") from None
     lines, duplicates = key_lines(text)
     where = _Where(path, lines)
     if duplicates:

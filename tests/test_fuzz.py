@@ -18,10 +18,10 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from runner.check import check_home
-from runner.clock import FakeClock
 from runner.home import Home
 from runner.init import init_home
 from runner.listing import list_tasks
+from tests.fakes import FakeClock
 
 VALID = {
     "tasks/fuzz.yaml": (

@@ -58,8 +58,9 @@ def example_settings() -> list[str]:
 
 def example_tasks() -> list[str]:
     files = [p.read_text() for p in sorted((REPO / "tasks").glob("*.yaml"))]
-    start = README.index("### A schedule without a calendar")
-    block = README[README.index("```yaml", start) + 7 : README.index("```\n", start)]
+    calendars = (REPO / "docs" / "calendars.md").read_text(encoding="utf-8")
+    start = calendars.index("### A schedule without a calendar")
+    block = calendars[calendars.index("```yaml", start) + 7 : calendars.index("```\n", start)]
     return [*files, block]
 
 

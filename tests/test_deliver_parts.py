@@ -142,6 +142,10 @@ def test_timeouts_are_added_without_touching_the_users_parameters() -> None:
         "sub/.git/hooks/x",
         "a/",
         "{x}.md",
+        "runner.yaml",
+        "./.mcp.json",
+        "tasks/{date}.yaml",
+        "Tasks/x.yaml",
     ],
 )
 def test_output_templates_that_are_refused(template: str) -> None:
@@ -157,6 +161,9 @@ def test_output_paths_are_checked_against_the_disk(home: Home, tmp_path: Path) -
     (home.root / "away").symlink_to(tmp_path)
     with pytest.raises(OutputRefused, match="outside the home"):
         output_file(home, "away/a.md")
+    (home.root / "into-tasks").symlink_to(home.tasks)  # the text passes; the disk does not
+    with pytest.raises(OutputRefused, match="names it"):
+        output_file(home, "into-tasks/a.yaml")
 
 
 def test_a_hand_run_tasks_date_is_today_in_local_time(home: Home) -> None:

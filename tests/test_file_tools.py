@@ -190,3 +190,43 @@ def test_a_closed_toolset_acts_no_more(home: Home) -> None:
     out = toolset.call("write_file", {"path": "plans/b.md", "content": "2"})
     assert out.is_error and "the run has ended" in out.text
     assert not (home.root / "plans" / "b.md").exists()
+
+
+@pytest.mark.parametrize(
+    "target", ["tasks/escalate.yaml", "runner.yaml", ".mcp.json", "tasks/s/x.yaml"]
+)
+def test_a_wildcard_write_grant_never_reaches_the_files_that_grant(home: Home, target: str) -> None:
+    # A prompt-injected model with `write: ["**"]` must not rewrite its own grants,
+    # mark a calendar trusted, or change the command an MCP server runs.
+    (home.root / "tasks" / "s").mkdir(parents=True, exist_ok=True)
+    (home.root / "runner.yaml").write_text("retries: 2\n")
+    before = {
+        p: p.read_bytes() for p in home.root.rglob("*") if p.is_file() and ".git" not in p.parts
+    }
+    tools = FileTools(home.root, ToolGrants(read=("**",), write=("**", "*.yaml", "*/*.yaml")))
+    out = tools.call("write_file", {"path": target, "content": "tools: {write: ['**']}\n"})
+    assert out.is_error and "names it" in out.text, out.text
+    assert (
+        not (home.root / target).exists()
+        or (home.root / target).read_bytes() == before[home.root / target]
+    )
+    assert (
+        "retries: 2" in tools.call("read_file", {"path": "runner.yaml"}).text
+    )  # reading stays open
+
+
+def test_a_write_grant_that_names_tasks_may_write_them(home: Home) -> None:
+    tools = FileTools(home.root, ToolGrants(read=(), write=("tasks/**", "./runner.yaml")))
+    assert not tools.call(
+        "write_file", {"path": "tasks/new.yaml", "content": "title: x\n"}
+    ).is_error
+    assert not tools.call("write_file", {"path": "runner.yaml", "content": "retries: 1\n"}).is_error
+    assert tools.call("write_file", {"path": ".mcp.json", "content": "{}"}).is_error
+
+
+@pytest.mark.parametrize("path", ["Logs/x.jsonl", ".RUNNER/x", "notes/.GIT/config"])
+def test_forbidden_folders_are_caught_in_any_case(home: Home, path: str) -> None:
+    # On a case-insensitive disk (macOS) these are logs/, .runner/ and .git/.
+    tools = FileTools(home.root, ToolGrants(read=("**",), write=("**",)))
+    out = tools.call("write_file", {"path": path, "content": "x"})
+    assert out.is_error and "never open to tools" in out.text

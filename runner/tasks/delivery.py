@@ -59,6 +59,8 @@ def output_problem(template: str) -> str | None:
         return f"must not write under {parts[0]}/ (.git/, .runner/ and logs/ are the runner's)"
     if any(p.casefold() == ".git" for p in parts):  # a nested repository's too
         return "must not write under a .git/ folder"
+    if parts[0].casefold() == "tasks" or "/".join(parts).casefold() in ("runner.yaml", ".mcp.json"):
+        return "must not replace runner.yaml, .mcp.json or a task file (they grant tools)"
     return None
 
 

@@ -21,6 +21,13 @@ from pathlib import Path, PurePosixPath
 # Never readable or writable by a tool, at any depth for .git (a nested repository).
 FORBIDDEN_TOP = (".git", ".runner", "logs")
 
+# The files that grant: settings (trusted calendars), MCP commands, task files (tools:).
+# A model writing one could widen its own grants on the next run, so a write there
+# needs a write glob that names the place literally (`tasks/**`, `runner.yaml`);
+# `**` or `*.yaml` never reaches it. Reading them is harmless and stays as granted.
+CONTROL_FILES = ("runner.yaml", ".mcp.json")
+CONTROL_DIRS = ("tasks",)
+
 
 class Refused(Exception):
     """A path the tools will not touch; its message is what the model sees."""
@@ -78,6 +85,18 @@ class Checked:
     rel: str  # relative to the resolved home, with /
 
 
+def names_literally(glob: str, first: str) -> bool:
+    """Whether `glob`'s first path part is `first` itself, written without a wildcard."""
+    head = glob.strip().removeprefix("./").split("/")[0]
+    return head.casefold() == first and not any(c in head for c in "*?[")
+
+
+def is_forbidden(rel: str) -> bool:
+    # casefold: on a case-insensitive disk (macOS) Logs/ is logs/
+    parts = rel.casefold().split("/")
+    return parts[0] in FORBIDDEN_TOP or ".git" in parts
+
+
 class PathGuard:
     def __init__(self, root: Path, read: Iterable[str], write: Iterable[str]) -> None:
         self.root = root.resolve()
@@ -101,6 +120,8 @@ class PathGuard:
         rel = resolved.relative_to(self.root).as_posix()
         self.forbidden(text, rel)
         globs = self.write if writing else self.read
+        if writing:
+            self.control(text, rel, globs)
         if not any(glob_matches(g, rel) for g in globs):
             what = "write" if writing else "read"
             shown = rel if rel == text.strip("/") else f"{text} (→ {rel})"
@@ -109,15 +130,26 @@ class PathGuard:
 
     @staticmethod
     def forbidden(text: str, rel: str) -> None:
-        parts = rel.split("/")
-        if parts[0] in FORBIDDEN_TOP or ".git" in parts:
+        if is_forbidden(rel):
             where = rel if rel == text.strip("/") else f"{text} (→ {rel})"
             raise Refused(f"{where}: .git/, .runner/ and logs/ are never open to tools")
 
+    @staticmethod
+    def control(text: str, rel: str, globs: Iterable[str]) -> None:
+        first = rel.split("/")[0].casefold()
+        if not (rel.casefold() in CONTROL_FILES or (first in CONTROL_DIRS and "/" in rel)):
+            return
+        naming = [g for g in globs if names_literally(g, first)]
+        if not any(glob_matches(g, rel) for g in naming):
+            where = rel if rel == text.strip("/") else f"{text} (→ {rel})"
+            raise Refused(
+                f"{where}: settings, .mcp.json and task files grant tools, so writing one "
+                "needs a write grant that names it (e.g. 'tasks/**'), not a wildcard"
+            )
+
     def readable(self, rel: str) -> bool:
         """Whether an already resolved relative path may be read."""
-        parts = rel.split("/")
-        if parts[0] in FORBIDDEN_TOP or ".git" in parts:
+        if is_forbidden(rel):
             return False
         return any(glob_matches(g, rel) for g in self.read)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from runner.brain.context import build_request
 from runner.brain.protocol import Brain, BrainReply, RunStopped, TextSink, Usage, runs_own_tools
@@ -22,6 +23,7 @@ from runner.locks import holding_series
 from runner.logs import store as logs
 from runner.logs.compression import CompressResult, maybe_compress
 from runner.logs.records import INTERRUPTED, ExecutionRecord
+from runner.logs.tail import read_recent
 from runner.run.delivery import (
     Pending,
     output_for,
@@ -39,6 +41,8 @@ from runner.tasks.files import TaskStatus
 from runner.testpause import pause_point
 from runner.tools.steps import StepSink
 from runner.tools.toolset import Toolset
+
+LARGE_LOG = 32_000_000  # bytes; a healthy live log is far smaller (logs/tail.py)
 
 
 @dataclass(frozen=True)
@@ -96,7 +100,9 @@ def run_locked(
     recovered the task if a crashed run left it `running` (recover_locked)."""
     # Read the context before marking the task `running`: a log that cannot be read
     # (a bad line in the middle) then fails the command without leaving it stuck.
-    contents = logs.read_log(home, task.key)
+    # Only the header and the recent executions: a run's cost does not grow with the
+    # live log (logs/tail.py says how "recent" is bounded).
+    contents = read_recent(home, task.key, settings.compression.max_executions)
     started = utc_iso(clock.now())
     task = tasks.write_state(
         task,
@@ -154,6 +160,16 @@ def compress_after(
     The execution is already recorded and its task state written: nothing that goes
     wrong here may turn it into a failed one, so every error is only a warning.
     """
+    size = _size(logs.log_path(home, key))
+    if size > LARGE_LOG:
+        # Summarising an overgrown log reads all of it: not inside a run, whose cost
+        # must stay bounded. Said on every run until it is done.
+        notify(
+            f"{key}: the live log is {size // 1_000_000} MB; "
+            f"compress it with `runner compress {key}`",
+            key=key,
+        )
+        return None
     try:
         return maybe_compress(home, settings, key, brain, clock)
     except Exception as exc:
@@ -217,3 +233,10 @@ class Ending:
         state = replace(task.state, status=status, finished=finished, error=error)
         task = tasks.write_state(task, state)
         return RunOutcome(task.id, task.key, status, record, task=task)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0

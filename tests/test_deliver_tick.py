@@ -143,3 +143,19 @@ def test_an_output_symlinked_out_of_the_home_is_refused_at_run_time(
     result = run_tick(home, FakeClock(NOW + timedelta(seconds=5)), Settings())
     assert [o.status for o in result.outcomes] == ["completed"]  # the run itself is fine
     assert list(outside.iterdir()) == []
+
+
+def test_a_scheduled_task_delivers_like_an_event_pointing_at_it(
+    home: Home, receiver: Receiver
+) -> None:
+    daily_task(
+        home,
+        "schedule: {rrule: 'FREQ=DAILY', at: '12:00', tz: UTC}\n"
+        "output: 'plans/{date}.md'\nnotify_on: [completed]\n",
+    )
+    result = run_tick(home, FakeClock(NOW + timedelta(seconds=5)), with_target(receiver))
+    assert [o.status for o in result.outcomes] == ["completed"]
+    [message] = receiver.wait_for(1)
+    assert message.body is not None and message.body["title"] == "Daily plan: completed"
+    assert "output: plans/2026-11-26.md" in message.body["message"].splitlines()
+    assert (home.root / "plans" / "2026-11-26.md").is_file()

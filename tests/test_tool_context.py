@@ -110,6 +110,23 @@ def test_the_daily_budget_stops_runs_once_spent(home: Home) -> None:
     assert list_tasks(home, clock, settings).spend == day_spend(home, settings, clock)
 
 
+class SeparatorBrain(PlanningBrain):
+    """Answers with U+2028 / U+0085 in its text (kept unescaped in the log's JSON)."""
+
+    def complete(self, request: BrainRequest, on_text: TextSink | None = None) -> BrainReply:
+        reply = super().complete(request, on_text)
+        return replace(reply, text="line one\u2028line two\x85three")
+
+
+def test_an_answer_with_a_line_separator_still_counts_against_the_budget(home: Home) -> None:
+    (home.tasks / "plan.yaml").write_text(TASK, encoding="utf-8")
+    clock = FakeClock(datetime(2026, 11, 26, 8, 0, tzinfo=UTC))
+    settings = Settings(brain=BrainSettings(daily_tokens=250))
+    assert run_task(home, settings, "plan", SeparatorBrain(tokens=300), clock).ok
+    assert "\u2028" in logs.log_path(home, "plan").read_text(encoding="utf-8")
+    assert day_spend(home, settings, clock).tokens == 300
+
+
 def test_list_shows_the_days_tokens_against_the_cap(home: Home) -> None:
     (home.tasks / "plan.yaml").write_text(TASK, encoding="utf-8")
     home.settings_file.write_text("brain:\n  provider: offline\n  daily_tokens: 10\n")

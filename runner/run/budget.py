@@ -43,7 +43,8 @@ def spent_on(home: Home, day: date) -> int:
     total = 0
     for path in _logs_touched_on(home, day):
         try:
-            lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+            # "\n" only: an answer may hold U+2028 unescaped (not a line end in JSONL).
+            lines = path.read_text(encoding="utf-8", errors="replace").split("\n")
         except OSError:
             continue
         for line in lines:

@@ -126,6 +126,7 @@ def run_locked(
         own = runs_own_tools(brain)
         request, toolset = equip(home, settings, task, request, sink, clock, open_tools=not own)
         reply = brain.complete(request, on_text)
+        sink.close()  # the last step's sync: a failure fails the run (below), loudly
     except RunStopped as exc:  # a limit or an API failure part-way through the loop
         outcome = end.failed(exc.message, exc.retryable, exc.usage, exc.turns)
     except BrainError as exc:
@@ -207,6 +208,9 @@ class Ending:
         turns: int | None,
     ) -> RunOutcome:
         task = self.task
+        # The journal's last sync ends before the record goes in: the record never
+        # overtakes its steps. A sync that failed raises here (journal.py).
+        self.sink.close()
         finished = utc_iso(self.clock.now())
         done = status == TaskStatus.COMPLETED
         output = output_for(task, parse_utc_iso(self.started)) if done else None

@@ -11,7 +11,7 @@ from runner.brain.protocol import BrainRequest
 from runner.clock import Clock
 from runner.home import Home
 from runner.run.budget import check_budget
-from runner.run.journal import append_step
+from runner.run.journal import Journal, journal_path
 from runner.settings import Settings
 from runner.tasks import files as tasks
 from runner.tasks.trust import grants_for
@@ -21,18 +21,27 @@ from runner.tools.toolset import Toolset, open_toolset
 
 @dataclass
 class StepLog:
-    """Journals each step durably, keeps it for the record, then shows it."""
+    """Journals each step (journal.py: written now, synced in the background), keeps
+    it for the record, then shows it. `close` before the record is appended."""
 
     home: Home
     exec_id: str
     show: StepSink | None = None
     steps: list[Step] = field(default_factory=list)
+    journal: Journal = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.journal = Journal(journal_path(self.home, self.exec_id))
 
     def __call__(self, step: Step) -> None:
-        append_step(self.home, self.exec_id, step)
+        self.journal.append(step)
         self.steps.append(step)
         if self.show is not None:
             self.show(step)
+
+    def close(self) -> None:
+        """Every step on disk (raises if a sync failed), the journal file released."""
+        self.journal.close()
 
 
 def equip(

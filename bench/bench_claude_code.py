@@ -1,19 +1,24 @@
 """`runner run` with the claude-code brain vs a bare `claude -p` of the same prompt.
 
-All three talk to the fake Messages API (tests/fake_anthropic.py) on 127.0.0.1 with
-zero latency, with Claude Code's non-essential traffic off and an empty Claude Code
-config (HOME) of their own, timed alternately:
+All talk to the fake Messages API (tests/fake_anthropic.py) on 127.0.0.1 with zero
+latency, with Claude Code's non-essential traffic off and an empty Claude Code config
+(HOME) of their own; each run gets the same scripted answer, and the server counts
+the requests each side makes. Timed alternately, one of each per round:
 
 - `runner run`: the runner with `brain.provider: claude-code` (Python, the runner, the
-  Claude Agent SDK, then the bundled CLI);
-- `claude -p`: the same bundled CLI, called directly with the runner's prompt;
-- a bare SDK script: Python calling the SDK's `query()` with the runner's options,
-  which shows what the runner itself adds on top of the SDK;
+  Claude Agent SDK, then the bundled CLI, started before the SDK is imported);
+- `claude -p`: the same bundled CLI, called directly with the runner's prompt and model;
+- `claude -p` with the runner's flags: also its system-prompt text, no tools, no
+  settings files, no saved session (what the runner asks of the CLI, in text mode);
+- `import claude_agent_sdk`: a Python process that only imports the SDK, the part of
+  `runner run` no overlap can hide;
+- a bare SDK script: Python calling the SDK's `query()` with the runner's options (the
+  SDK's own transport: import first, then start the CLI);
 - a warm run, as `runner watch` makes one: a long-lived process that has imported the
   runner and the SDK once runs the task (executor, lock, log append) on each request.
 
-Target: runner / `claude -p` ≤ 1.1.
-Usage: python bench/bench_claude_code.py [ROUNDS]   (default 10, about a minute)
+Target: runner / `claude -p` <= 1.1.
+Usage: python bench/bench_claude_code.py [ROUNDS]   (default 10, about two minutes)
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import OUT, PY, machine, median
-from runner.brain.claude_code_setup import QUIET_ENV
+from runner.brain.claude_code_setup import QUIET_ENV, UNATTENDED
 from runner.home import Home
 from runner.init import init_home
 from tests.fake_anthropic import FakeAnthropic, Reply
@@ -101,16 +106,40 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def timed(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float]:
+def timed(argv: list[str], env: dict[str, str], cwd: Path, answer: bool) -> tuple[float, float]:
     """(wall, CPU) seconds of one run of `argv` in `cwd`."""
     cpu, start = cpu_seconds(), time.perf_counter()
     done = subprocess.run(
         argv, capture_output=True, env=env, cwd=cwd, check=False, stdin=subprocess.DEVNULL
     )
     elapsed, cpu = time.perf_counter() - start, cpu_seconds() - cpu
-    if done.returncode != 0 or b"Item 59" not in done.stdout:
+    if done.returncode != 0 or (answer and b"Item 59" not in done.stdout):
         raise SystemExit(f"{argv[:4]} failed:\n{done.stderr.decode(errors='replace')[-2000:]}")
     return elapsed, cpu
+
+
+def commands(root: Path, cli_path: Path, bare_file: Path) -> dict[str, list[str]]:
+    model = ["--model", "claude-sonnet-5-5"]
+    flags = ["--append-system-prompt", UNATTENDED, "--tools", "", "--max-turns", "20"]
+    flags += ["--permission-mode", "dontAsk", "--settings", '{"autoMemoryEnabled": false}']
+    flags += ["--strict-mcp-config", "--setting-sources=", "--no-session-persistence"]
+    return {
+        "runner run": [PY, "-m", "runner", "--home", str(root), "run", "bench"],
+        "claude -p": [str(cli_path), "-p", PROMPT, *model],
+        "claude -p, runner's flags": [str(cli_path), "-p", PROMPT, *model, *flags],
+        "import claude_agent_sdk": [PY, "-c", "import claude_agent_sdk"],
+        "bare SDK script": [PY, str(bare_file), PROMPT, str(root)],
+    }
+
+
+def warm_run(warm: subprocess.Popen[str]) -> float:
+    assert warm.stdin is not None and warm.stdout is not None
+    start = time.perf_counter()
+    warm.stdin.write("run\n")
+    warm.stdin.flush()
+    if warm.stdout.readline().strip() != "completed True":
+        raise SystemExit("the warm run failed")
+    return time.perf_counter() - start
 
 
 def main() -> None:
@@ -134,12 +163,9 @@ def main() -> None:
     with FakeAnthropic() as api:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "RUNNER_"))}
         env.update({**api.env(), **QUIET_ENV, "HOME": str(config), "CLAUDE_CODE_MAX_RETRIES": "0"})
-        commands = {
-            "runner run": [PY, "-m", "runner", "--home", str(root), "run", "bench"],
-            "claude -p": [str(cli_path), "-p", PROMPT, "--model", "claude-sonnet-5-5"],
-            "bare SDK script": [PY, str(bare_file), PROMPT, str(root)],
-        }
-        times: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
+        argvs = commands(root, cli_path, bare_file)
+        times: dict[str, list[tuple[float, float]]] = {name: [] for name in argvs}
+        requests: dict[str, list[int]] = {name: [] for name in [*argvs, WARM_NAME]}
         warm = subprocess.Popen(
             [PY, "-c", WARM, str(root)],
             stdin=subprocess.PIPE,
@@ -148,49 +174,71 @@ def main() -> None:
             cwd=root,
             text=True,
         )
-        assert warm.stdin is not None and warm.stdout is not None
-        assert warm.stdout.readline().strip() == "ready"
-        times["warm run (watch)"] = []
-        for n in range(rounds + 1):  # the first warm run is a warm-up
+        assert warm.stdout is not None and warm.stdout.readline().strip() == "ready"
+        times[WARM_NAME] = []
+        for n in range(rounds + 1):  # round 0 is a warm-up
             (home.logs / "bench.jsonl").unlink(missing_ok=True)  # each run: no history
-            for name, argv in commands.items():
-                api.queue(Reply(chunks=ANSWER, text="".join(ANSWER)))
+            for name, argv in [*argvs.items(), (WARM_NAME, [])]:
+                answer = name != "import claude_agent_sdk"
+                if answer:
+                    api.queue(Reply(chunks=ANSWER, text="".join(ANSWER)))
+                before = len(api.requests)
+                pair = (warm_run(warm), 0.0) if not argv else timed(argv, env, root, answer)
                 if n:
-                    times[name].append(timed(argv, env, root))
-                else:
-                    timed(argv, env, root)
-            api.queue(Reply(chunks=ANSWER, text="".join(ANSWER)))
-            start = time.perf_counter()
-            warm.stdin.write("run\n")
-            warm.stdin.flush()
-            if warm.stdout.readline().strip() != "completed True":
-                raise SystemExit("the warm run failed")
-            if n:
-                times["warm run (watch)"].append((time.perf_counter() - start, 0.0))
+                    times[name].append(pair)
+                    requests[name].append(len(api.requests) - before)
+        assert warm.stdin is not None
         warm.stdin.close()
         warm.wait()
+    report(times, requests, rounds, cli_version(cli_path))
 
-    print(f"machine: {machine()}; {rounds} rounds each, alternating; CLI {cli_version(cli_path)}")
+
+WARM_NAME = "warm run (watch)"
+
+
+def report(
+    times: dict[str, list[tuple[float, float]]],
+    requests: dict[str, list[int]],
+    rounds: int,
+    version: str,
+) -> None:
+    print(f"machine: {machine()}; {rounds} rounds each, alternating; CLI {version}")
+    print(f"load average at the end: {os.getloadavg()[0]:.2f}")
+    for name, counts in requests.items():
+        print(f"API requests per run, {name}: {sorted(set(counts))}")
     for index, kind in enumerate(("wall", "CPU")):
         medians = {}
         for name, pairs in times.items():
-            if kind == "CPU" and name == "warm run (watch)":
+            if kind == "CPU" and name == WARM_NAME:
                 continue  # its CPU is the long-lived process's, not a child's
-            values = [pair[index] for pair in pairs]
+            values = sorted(pair[index] for pair in pairs)
             medians[name] = median(values)
             print(
-                f"{kind:4s} {name:16s} median {medians[name] * 1000:7.1f} ms"
-                f"  (min {min(values) * 1000:.1f})"
+                f"{kind:4s} {name:26s} median {medians[name] * 1000:7.1f} ms"
+                f"  (min {values[0] * 1000:.1f}, max {values[-1] * 1000:.1f})"
             )
-        others = ["claude -p", "bare SDK script"]
-        if kind == "wall":
-            ratio = medians["warm run (watch)"] / medians["claude -p"]
-            print(f"ratio warm run/claude -p, wall medians: {ratio:.3f}")
-        for other in others:
-            ratio = medians["runner run"] / medians[other]
-            verdict = "met" if ratio <= 1.1 else "NOT met"
-            target = f"  (target ≤ 1.1: {verdict})" if other == "claude -p" else ""
-            print(f"ratio runner/{other}, {kind} medians: {ratio:.3f}{target}")
+        for mine, other in RATIOS:
+            if other not in medians or mine not in medians:
+                continue  # no CPU figure for the warm run
+            ratio = medians[mine] / medians[other]
+            per_round = sorted(
+                a[index] / b[index] for a, b in zip(times[mine], times[other], strict=True)
+            )
+            target = "  (target <= 1.1: " + ("met)" if ratio <= 1.1 else "NOT met)")
+            print(
+                f"ratio {mine} / {other}, {kind} medians: {ratio:.2f}"
+                f"  (per round {per_round[0]:.2f} .. {per_round[-1]:.2f})"
+                + (target if mine == "runner run" and other.startswith("claude -p") else "")
+            )
+
+
+RATIOS = [
+    ("runner run", "claude -p"),
+    ("runner run", "claude -p, runner's flags"),
+    ("runner run", "bare SDK script"),
+    ("import claude_agent_sdk", "claude -p"),
+    (WARM_NAME, "claude -p"),
+]
 
 
 def cli_version(cli_path: Path) -> str:

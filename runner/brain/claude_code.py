@@ -19,17 +19,17 @@ else its own login.
 from __future__ import annotations
 
 import json
-import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from runner.brain import claude_code_cli as cli
 from runner.brain import claude_code_setup as setup
 from runner.brain import process_tree
 from runner.brain.claude_code_grants import NO_PERMISSIONS, Permissions, permissions, refusal
-from runner.brain.claude_code_setup import describe_result, redact
+from runner.brain.claude_code_setup import describe_result, quiet_sdk_log, redact, sdk_leftovers
 from runner.brain.claude_code_steps import StepTracker
 from runner.brain.offline import estimate_tokens, request_text
 from runner.brain.protocol import (
@@ -48,12 +48,11 @@ from runner.tasks.grants import NO_TOOLS, ToolGrants
 from runner.tools.steps import StepSink
 
 if TYPE_CHECKING:
+    from anyio.abc import Process, TaskGroup
     from claude_agent_sdk import ClaudeAgentOptions
 
 
 STARTUP = 60.0  # seconds the CLI may take to start before `brain.timeout` applies
-
-MISSING = "the claude-code brain needs the claude-agent-sdk package: pip install '.[claude-code]'"
 
 
 class ClaudeCodeBrain:
@@ -71,10 +70,7 @@ class ClaudeCodeBrain:
 
     def warm(self) -> None:
         """Import the SDK now (about half a second), so a due run does not wait for it."""
-        try:
-            import claude_agent_sdk  # noqa: F401
-        except ImportError:
-            raise BrainError(MISSING, retryable=False) from None
+        cli.import_sdk()
         process_tree.sweep_orphans()  # what a killed runner left behind
 
     # -- the Brain interface ------------------------------------------------------
@@ -112,15 +108,9 @@ class ClaudeCodeBrain:
     # -- one CLI run --------------------------------------------------------------
 
     def _run(self, ask: Ask, on_text: TextSink | None) -> BrainReply:
-        try:
-            import anyio
-        except ImportError:
-            raise BrainError(MISSING, retryable=False) from None
+        import anyio
+
         quiet_sdk_log()
-        if left := process_tree.sweep_orphans():
-            notify(
-                f"claude-code: ended {len(left)} processes left by a runner that was killed", "info"
-            )
         tag = self.last_tag = process_tree.new_tag()
         run = Run(ask, self, tag, on_text)
         try:
@@ -155,25 +145,6 @@ class ClaudeCodeBrain:
             stderr=run.stderr_line,
             cli_path=self.cli_path,
         )
-
-
-def quiet_sdk_log() -> None:
-    """The SDK logs a CLI that was ended (a timeout, a limit) as an ERROR; the run's
-    record says why in words, so its log goes to the runner's `--debug` output only."""
-    sdk = logging.getLogger("claude_agent_sdk")
-    if not sdk.handlers:
-        sdk.addHandler(logging.NullHandler())
-        sdk.propagate = logging.getLogger("runner").isEnabledFor(logging.DEBUG)
-
-
-def sdk_leftovers(loop: Any, context: dict[str, Any]) -> None:
-    """An SDK task that failed after the CLI was ended (answering a hook of a killed
-    process) is expected, not news: `--debug` only. Anything else as asyncio says it."""
-    exc = context.get("exception")
-    if exc is not None and type(exc).__module__.startswith("claude_agent_sdk"):
-        logging.getLogger("runner.brain").debug("claude-code: %s", exc)
-        return
-    loop.default_exception_handler(context)
 
 
 @dataclass(frozen=True)
@@ -224,11 +195,12 @@ class Run:
         import anyio
 
         asyncio.get_running_loop().set_exception_handler(sdk_leftovers)
+        process = await self.start()
         failure: list[Exception] = []
         async with anyio.create_task_group() as group:
             group.start_soon(self.watchdog)
             try:
-                await self.consume()
+                await self.consume(process, group)
             except Exception as exc:  # raised below, outside the task group
                 failure.append(exc)
             finally:
@@ -265,11 +237,43 @@ class Run:
         self.expired = True
         await anyio.to_thread.run_sync(process_tree.kill_tagged, self.tag)
 
-    async def consume(self) -> None:
+    async def start(self) -> Process:
+        """Start the CLI before importing the SDK: it boots on the other core meanwhile
+        (claude_code_cli.py). Then end what a killed runner left running."""
+        ask, brain = self.ask, self.brain
+        argv = cli.command(
+            cli.find_cli(brain.cli_path),
+            system_append=ask.system_append,
+            model=ask.model,
+            perms=ask.permissions,
+            max_turns=ask.max_turns,
+            settings=setup.settings_json(),
+        )
+        own = setup.run_env(brain.settings, ask.max_tokens, process_tree.tagged_env(self.tag))
+        process = await cli.spawn(argv, cli.environment(own, brain.home), brain.home)
+        if left := process_tree.sweep_orphans():
+            msg = f"claude-code: ended {len(left)} processes left by a runner that was killed"
+            notify(msg, "info")
+        return process
+
+    async def consume(self, process: Process, group: TaskGroup) -> None:
+        cli.import_sdk()  # while the CLI starts
         from claude_agent_sdk import query
 
-        options = self.brain.options(self.ask, self.tag, self)
-        stream: AsyncIterator[Any] = query(prompt=self.ask.prompt, options=options)
+        from runner.brain.claude_code_transport import CLITransport, read_stderr
+
+        transport = CLITransport(process, cli.find_cli(self.brain.cli_path))
+        group.start_soon(read_stderr, process, self.stderr_line)
+        try:
+            options = self.brain.options(self.ask, self.tag, self)
+            stream: AsyncIterator[Any] = query(
+                prompt=self.ask.prompt, options=options, transport=transport
+            )
+            await self.read(stream)
+        finally:
+            await transport.close()  # done by the SDK already, unless it never got it
+
+    async def read(self, stream: AsyncIterator[Any]) -> None:
         try:
             async for message in stream:
                 self.last, self.heard = time.monotonic(), True
@@ -377,16 +381,10 @@ class Run:
         return f": {redact(tail)}" if tail else ""
 
     def error(self, exc: Exception) -> BrainError:
-        from claude_agent_sdk import CLINotFoundError, ProcessError
+        from claude_agent_sdk import ProcessError
 
         if self.expired:
             return self.timed_out()
-        if isinstance(exc, CLINotFoundError):
-            return BrainError(
-                f"the Claude Code CLI is missing ({exc}): reinstall claude-agent-sdk, "
-                "whose wheel bundles it, or put `claude` on PATH",
-                retryable=False,
-            )
         if isinstance(exc, ProcessError) and self.result is not None and self.result.is_error:
             return self.result_error(self.result)
         detail = redact(f"{type(exc).__name__}: {exc}")

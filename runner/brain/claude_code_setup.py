@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from typing import Any
@@ -119,3 +120,25 @@ def redact(text: str) -> str:
         if secret and len(secret) >= 8:
             text = text.replace(secret, "[redacted]")
     return text
+
+
+# -- the SDK's log ------------------------------------------------------------------
+
+
+def quiet_sdk_log() -> None:
+    """The SDK logs a CLI that was ended (a timeout, a limit) as an ERROR; the run's
+    record says why in words, so its log goes to the runner's `--debug` output only."""
+    sdk = logging.getLogger("claude_agent_sdk")
+    if not sdk.handlers:
+        sdk.addHandler(logging.NullHandler())
+        sdk.propagate = logging.getLogger("runner").isEnabledFor(logging.DEBUG)
+
+
+def sdk_leftovers(loop: Any, context: dict[str, Any]) -> None:
+    """An SDK task that failed after the CLI was ended (answering a hook of a killed
+    process) is expected, not news: `--debug` only. Anything else as asyncio says it."""
+    exc = context.get("exception")
+    if exc is not None and type(exc).__module__.startswith("claude_agent_sdk"):
+        logging.getLogger("runner.brain").debug("claude-code: %s", exc)
+        return
+    loop.default_exception_handler(context)

@@ -85,7 +85,7 @@ def kill_tagged(tag: str, wait: float = 5.0) -> list[int]:
 
     SIGKILL, not SIGTERM: a run that timed out is stuck, and a process that traps
     SIGTERM must not outlive it. Dead means gone or a zombie: the CLI is our own
-    child, reaped by the SDK's transport (reaping it here would steal its exit code).
+    child, reaped by its transport (reaping it here would steal its exit code).
     """
     import psutil
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 
 def fsync_dir(folder: Path) -> None:
@@ -36,6 +37,19 @@ def atomic_write(
     thousand files) whose caller calls fsync_dir once at the end.
     """
     payload = data.encode("utf-8") if isinstance(data, str) else data
+    atomic_write_with(
+        path, lambda out: out.write(payload), before_replace=before_replace, sync_folder=sync_folder
+    )
+
+
+def atomic_write_with(
+    path: Path,
+    write: Callable[[BinaryIO], object],
+    *,
+    before_replace: Callable[[], None] | None = None,
+    sync_folder: bool = True,
+) -> None:
+    """atomic_write for a body too big to hold: `write` streams it into the temp file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -46,7 +60,7 @@ def atomic_write(
             except FileNotFoundError:
                 mode = 0o644
             os.fchmod(handle.fileno(), mode)
-            handle.write(payload)
+            write(handle)
             handle.flush()
             os.fsync(handle.fileno())
         if before_replace is not None:
@@ -69,7 +83,18 @@ def append_line(path: Path, line: str) -> None:
     """
     if "\n" in line:
         raise ValueError("a record line must not contain a newline")
-    data = (line + "\n").encode("utf-8")
+    append_lines(path, [line.encode("utf-8")])
+
+
+def append_lines(path: Path, lines: Sequence[bytes]) -> None:
+    """Append whole lines (each without its newline) in one write, then one fsync.
+
+    A full disk mid-write cuts the file back to where it was: none of the lines is
+    half there.
+    """
+    if any(b"\n" in line for line in lines):
+        raise ValueError("a record line must not contain a newline")
+    data = b"".join(line + b"\n" for line in lines)
     path.parent.mkdir(parents=True, exist_ok=True)
     created = not path.exists()
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -77,7 +102,7 @@ def append_line(path: Path, line: str) -> None:
         start = os.fstat(fd).st_size  # the caller's lock: nobody else appends
         try:
             written = os.write(fd, data)
-            while written < len(data):  # a short write: finish the same line
+            while written < len(data):  # a short write: finish the same lines
                 written += os.write(fd, data[written:])
             os.fsync(fd)
         except OSError:

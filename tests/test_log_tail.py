@@ -91,3 +91,20 @@ def test_a_run_on_an_overgrown_log_reads_its_end_and_leaves_compression_to_the_c
     assert not logs.archive_path(home, "hello").exists()
     assert logs.log_path(home, "hello").stat().st_size > before  # only the new record
     assert any("runner compress hello" in str(getattr(e, "message", "")) for e in heard)
+
+
+@pytest.mark.parametrize("count", [0, 1, 2, 7, 99, 100, 150])
+def test_newest_lines_finds_where_the_newest_start(
+    home: Home, count: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tail, "BLOCK", 4096)  # lines across block edges
+    fill(home, 100, True, False)
+    path = logs.log_path(home, "hello")
+    data = path.read_bytes()
+    starts = [0, *[i + 1 for i, byte in enumerate(data) if byte == 10][:-1]]
+    with open(path, "rb") as handle:
+        where, seen = tail.newest_lines(handle, starts[1], len(data), count)
+    if count >= 100:
+        assert (where, seen) == (None, 100)
+    else:
+        assert (where, seen) == (starts[-count] if count else len(data), count)

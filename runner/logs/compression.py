@@ -5,13 +5,20 @@ context passes `compression.max_tokens` or it holds more than
 `compression.max_executions` executions; `runner compress KEY` does it on demand. The
 newest `keep_recent` executions stay in full; the rest are summarised by the brain.
 
-The order of writes is what makes it safe. First the summary is made: a failed or
-empty one changes no file (the failure is noted under .runner/ and the next run tries
-again). Then the summarised executions are appended to `logs/archive/<key>.jsonl`
-(whole lines, fsync). Only then is the live log replaced, atomically, by [header,
-recent executions]. A crash before the replace leaves the old live log and perhaps
-some executions in the archive too; readers (logs.read_archive, logs.read_all) count
-each execution id once, and the next compression archives them again harmlessly.
+Cost is bounded whatever the size of the log (fold.py streams it): the older
+executions go to the brain in chunks of about 8 x max_tokens bytes, each summary
+folding the one before it in, and one pass folds at most PASS_CHUNKS chunks (or what
+PASS_SECONDS allows) before it commits; a huge backlog takes several passes, each
+one atomic (`runner compress` takes the series lock per pass).
+
+The order of writes is what makes a pass safe. Each chunk's summary is made first:
+a failed or empty one in the first chunk changes no file (the failure is noted under
+.runner/ and the next run tries again). Then the chunk's executions are appended to
+`logs/archive/<key>.jsonl` (whole lines, fsync). Only then is the live log replaced,
+atomically, by [header, the executions not folded]. A crash before the replace
+leaves the old live log and perhaps some executions in the archive too; readers
+(logs.read_archive, logs.read_all) count each execution id once, and the next
+compression archives them again harmlessly.
 """
 
 from __future__ import annotations
@@ -24,19 +31,21 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from runner.brain.context import context_request, summary_request
-from runner.brain.protocol import Brain, Usage
+from runner.brain.context import context_request
+from runner.brain.protocol import Brain
 from runner.clock import Clock, utc_iso
-from runner.errors import BrainError, RunnerError, UsageError
+from runner.errors import RunnerError, UsageError
 from runner.events import notify
-from runner.fsutil import append_line, atomic_write
+from runner.fsutil import atomic_write
 from runner.home import Home
 from runner.keys import check_key
 from runner.locks import holding_series
+from runner.logs import fold
 from runner.logs import store as logs
-from runner.logs.records import ExecutionRecord, SummaryRecord, new_record_id
+from runner.logs.summarise import fold_chunks, pause
+from runner.logs.summarise import summary_record as summary_record  # tests use it
+from runner.logs.tail import read_recent
 from runner.settings import Settings
-from runner.testpause import pause_point
 
 log = logging.getLogger("runner")
 
@@ -56,6 +65,7 @@ class CompressResult:
     summary_id: str | None = None
     error: str | None = None
     warning: str | None = None
+    passes: int = 0  # atomic rewrites of the live log
 
     @property
     def ok(self) -> bool:
@@ -74,6 +84,7 @@ class CompressResult:
             "summary_id": self.summary_id,
             "error": self.error,
             "warning": self.warning,
+            "passes": self.passes,
         }
 
 
@@ -173,24 +184,36 @@ def compress(
     force: bool = True,
     on_wait: Callable[[str], None] | None = None,
 ) -> CompressResult:
-    """`runner compress KEY`: take the series lock and compress now.
+    """`runner compress KEY`: compress now, taking the series lock for each pass.
 
     With `force`, compress whenever there are more than keep_recent executions;
     without it, only when the thresholds say so. Raises UsageError for an unknown key.
     """
     if not logs.log_path(home, key).exists():
         raise UsageError(f"no log named {key!r} (looked for {logs.log_path(home, key)})")
+    if not force:
+        with holding_series(home, key, on_wait=on_wait):
+            result = maybe_compress(home, settings, key, brain, clock)
+            if result is None:
+                contents = logs.read_log(home, key)
+                return CompressResult(
+                    key, "nothing", "asked", None, len(contents.executions), covers=contents.covers
+                )
+            return result
     with holding_series(home, key, on_wait=on_wait):
-        if force:
-            tokens = measure(logs.read_log(home, key), brain, settings)
-            return compress_locked(home, settings, key, brain, clock, reason="asked", tokens=tokens)
-        result = maybe_compress(home, settings, key, brain, clock)
-        if result is None:
-            contents = logs.read_log(home, key)
-            return CompressResult(
-                key, "nothing", "asked", None, len(contents.executions), covers=contents.covers
+        # The newest executions only: what a run's context is (and a huge log's
+        # context is that too, see logs/tail.py).
+        recent = read_recent(home, key, settings.compression.max_executions)
+        tokens = measure(recent, brain, settings)
+        result = fold_pass(home, settings, key, brain, clock, reason="asked", tokens=tokens)
+    # Between passes the lock is free: a run of this series need not wait for all.
+    while result.status == "compressed" and result.kept > settings.compression.keep_recent:
+        with holding_series(home, key, on_wait=on_wait):
+            step = fold_pass(
+                home, settings, key, brain, clock, reason="asked", number=result.passes + 1
             )
-        return result
+        result = _merged(result, step)
+    return result
 
 
 def compress_locked(
@@ -204,90 +227,97 @@ def compress_locked(
     tokens: int | None = None,
 ) -> CompressResult:
     """Summarise all but the newest keep_recent executions; the caller holds the lock."""
+    result = fold_pass(home, settings, key, brain, clock, reason=reason, tokens=tokens)
+    while result.status == "compressed" and result.kept > settings.compression.keep_recent:
+        number = result.passes + 1
+        step = fold_pass(home, settings, key, brain, clock, reason=reason, number=number)
+        result = _merged(result, step)
+    return result
+
+
+def _merged(first: CompressResult, then: CompressResult) -> CompressResult:
+    """Two passes as one result: the first's "before", the last's "after"."""
+    if then.status == "nothing":
+        return first
+    return replace(
+        then,
+        context_tokens=first.context_tokens,
+        executions=first.executions,
+        summarised=first.summarised + then.summarised,
+        kept=then.kept if then.status == "compressed" else first.kept,
+        covers=then.covers if then.status == "compressed" else first.covers,
+        summary_id=then.summary_id or first.summary_id,
+        warning=then.warning or first.warning,
+        passes=first.passes + then.passes,
+    )
+
+
+def fold_pass(
+    home: Home,
+    settings: Settings,
+    key: str,
+    brain: Brain,
+    clock: Clock,
+    *,
+    reason: str,
+    tokens: int | None = None,
+    number: int = 1,
+) -> CompressResult:
+    """One bounded, atomic pass (the `number`th of a compression); the caller holds
+    the lock. See the module docstring."""
     live = logs.log_path(home, key)
     # A torn tail would be dropped by the rewrite: set it aside first, as appends do.
     logs.set_aside_torn_tail(live)
     _remove_stale_temps(live)
-    contents = logs.read_log(home, key)
     keep = settings.compression.keep_recent
-    older, recent = contents.executions[:-keep], contents.executions[-keep:]
-    base = CompressResult(
-        key, "nothing", reason, tokens, len(contents.executions), covers=contents.covers
+    with open(live, "rb") as handle:
+        where = fold.layout(handle, live, keep)
+        covers = where.header.covers if where.header else 0
+        base = CompressResult(key, "nothing", reason, tokens, where.newest, covers=covers)
+        if where.keep is None:
+            return replace(base, kept=where.newest)
+        folded = fold_chunks(home, settings, key, brain, clock, handle, where, number)
+        if folded.count == 0:
+            return _failed(home, clock, base, folded.error or "nothing was summarised")
+        header = folded.header
+        kept = fold.rewrite(
+            live,
+            handle,
+            header,
+            folded.cut,
+            where.end,
+            before_replace=lambda: pause("compress-before-replace", number),
+        )
+    pause("compress-after-replace", number)
+    result = replace(
+        base,
+        status="compressed",
+        executions=folded.count + kept,
+        summarised=folded.count,
+        kept=kept,
+        covers=header.covers,
+        summary_id=header.id,
+        warning=folded.warning,
+        passes=1,
     )
-    if not older:
-        return replace(base, kept=len(recent))
-
-    try:
-        reply = brain.summarize(summary_request(settings, contents, older))
-        text = reply.text.strip()
-        if not text:
-            raise BrainError("the brain returned an empty summary")
-    except RunnerError as exc:
-        return _failed(home, clock, base, exc.message)
-    warning = None
-    if reply.stop_reason == "max_tokens":
-        warning = "the summary hit brain.max_tokens and may be cut short"
-        notify(f"{key}: {warning}")
-
-    header = summary_record(contents, older, text, clock)
-    _archive_then_replace(home, key, older, [header, *recent])
+    if folded.error is not None:  # a later chunk failed: what was folded stands
+        return replace(_failed(home, clock, result, folded.error), status="failed")
     with contextlib.suppress(FileNotFoundError):
         failure_path(home, key).unlink()
+    _tell(result)
+    return result
+
+
+def _tell(result: CompressResult) -> None:
     # After a run this is the only word of it; `runner compress` prints its own answer.
     message = (
-        f"{key}: compressed {len(older)} execution(s) into the summary header "
-        f"(covers {header.covers}); kept {len(recent)}"
+        f"{result.key}: compressed {result.summarised} execution(s) into the summary "
+        f"header (covers {result.covers}); kept {result.kept}"
     )
-    if reason == "asked":
+    if result.reason == "asked":
         log.debug(message)
     else:
         notify(message, "info")
-    return replace(
-        base,
-        status="compressed",
-        summarised=len(older),
-        kept=len(recent),
-        covers=header.covers,
-        summary_id=header.id,
-        warning=warning,
-    )
-
-
-def _archive_then_replace(
-    home: Home,
-    key: str,
-    older: list[ExecutionRecord],
-    rewritten: list[ExecutionRecord | SummaryRecord],
-) -> None:
-    """The two writes of a compression, in the order that makes a crash harmless."""
-    # 1. The archive first: from here on every summarised execution is in two places.
-    archive = logs.archive_path(home, key)
-    logs.set_aside_torn_tail(archive)
-    for number, record in enumerate(older):
-        append_line(archive, logs.record_line(record))
-        if number == 0:
-            pause_point("compress-archive-partial")
-    pause_point("compress-after-archive")
-
-    # 2. Then the live log, atomically: the old one stands until the new one is durable.
-    body = "".join(logs.record_line(r) + "\n" for r in rewritten)
-    live = logs.log_path(home, key)
-    atomic_write(live, body, before_replace=lambda: pause_point("compress-before-replace"))
-    pause_point("compress-after-replace")
-
-
-def summary_record(
-    contents: logs.LogContents, older: list[ExecutionRecord], text: str, clock: Clock
-) -> SummaryRecord:
-    """The new header: covers and usage fold in the previous header's."""
-    totals = logs.LogContents(contents.key, contents.summary, older).usage_totals()
-    return SummaryRecord(
-        id=new_record_id(),
-        created=utc_iso(clock.now()),
-        covers=contents.covers + len(older),
-        usage=Usage.from_dict(totals),
-        text=text,
-    )
 
 
 def _remove_stale_temps(live: Path) -> None:
@@ -298,7 +328,7 @@ def _remove_stale_temps(live: Path) -> None:
 
 
 def _failed(home: Home, clock: Clock, base: CompressResult, error: str) -> CompressResult:
-    """Nothing was written to the logs; note the failure so the next run tries again."""
+    """Note the failure so the next run tries again."""
     previous = last_failure(home, base.key) or {}
     note = {
         "key": base.key,
@@ -310,5 +340,8 @@ def _failed(home: Home, clock: Clock, base: CompressResult, error: str) -> Compr
         atomic_write(failure_path(home, base.key), json.dumps(note, ensure_ascii=False) + "\n")
     except OSError as exc:  # .runner/ is a cache: failing to note it changes nothing
         log.debug("cannot note the failed compression: %s", exc)
-    notify(f"{base.key}: compression failed, the log is unchanged: {error}")
+    if base.summarised:
+        notify(f"{base.key}: compression stopped after {base.summarised} execution(s): {error}")
+    else:
+        notify(f"{base.key}: compression failed, the log is unchanged: {error}")
     return replace(base, status="failed", error=error)

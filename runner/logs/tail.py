@@ -41,23 +41,24 @@ def read_recent(home: Home, key: str, limit: int) -> LogContents:
         if size <= READ_WHOLE:
             contents = read_log(home, key)
             return LogContents(key, contents.summary, contents.executions[-max(limit, 1) :])
-        first, first_end = _first_line(handle)
-        head = _parse(path, first)
+        first, first_end = first_line(handle)
+        head = parse_line(path, first)
         summary = head if isinstance(head, SummaryRecord) else None
         start = first_end if summary is not None else 0
         end = _whole_lines_end(handle, size, path)
         executions: list[ExecutionRecord] = []
-        for raw in _lines_backwards(handle, start, end):
+        for _, raw in _lines_backwards(handle, start, end):
             if len(executions) >= max(limit, 1):
                 break
-            record = _parse(path, raw)
+            record = parse_line(path, raw)
             if isinstance(record, ExecutionRecord):
                 executions.append(record)
     executions.reverse()
     return LogContents(key, summary, executions)
 
 
-def _first_line(handle: BinaryIO) -> tuple[bytes, int]:
+def first_line(handle: BinaryIO) -> tuple[bytes, int]:
+    """The first line (without its newline) and the offset just after it."""
     handle.seek(0)
     parts: list[bytes] = []
     while True:
@@ -90,8 +91,22 @@ def _whole_lines_end(handle: BinaryIO, size: int, path: Path) -> int:
     return 0
 
 
-def _lines_backwards(handle: BinaryIO, start: int, end: int) -> Iterator[bytes]:
-    """The non-empty lines in [start, end), newest first (a generator)."""
+def newest_lines(handle: BinaryIO, start: int, end: int, count: int) -> tuple[int | None, int]:
+    """(where the newest `count` non-empty lines of [start, end) begin, how many lines
+    that is): the offset is None when there are no more lines than that, i.e. nothing
+    older to fold."""
+    seen = 0
+    first = end
+    for offset, _ in _lines_backwards(handle, start, end):
+        if seen == count:
+            return first, seen
+        seen += 1
+        first = offset
+    return None, seen
+
+
+def _lines_backwards(handle: BinaryIO, start: int, end: int) -> Iterator[tuple[int, bytes]]:
+    """(offset, line) of the non-empty lines in [start, end), newest first."""
     buffer = b""
     position = end
     while position > start:
@@ -101,19 +116,25 @@ def _lines_backwards(handle: BinaryIO, start: int, end: int) -> Iterator[bytes]:
         buffer = handle.read(step) + buffer
         parts = buffer.split(b"\n")
         buffer = parts[0]
-        for raw in reversed(parts[1:]):
+        offset = position + len(buffer) + 1  # where parts[1] starts
+        starts = []
+        for raw in parts[1:]:
+            starts.append(offset)
+            offset += len(raw) + 1
+        for at, raw in zip(reversed(starts), reversed(parts[1:]), strict=True):
             if raw.strip():
-                yield raw
+                yield at, raw
     if buffer.strip():
-        yield buffer
+        yield start, buffer
 
 
-def _parse(path: Path, raw: bytes) -> LogRecord:
+def parse_line(path: Path, raw: bytes, line: int | None = None) -> LogRecord:
+    """One log line as its record; LogCorruptError (naming the line where known)."""
     try:
         record = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise LogCorruptError(path, None, f"not a JSON record: {exc}") from None
+        raise LogCorruptError(path, line, f"not a JSON record: {exc}") from None
     kind = RECORD_TYPES.get(str(record.get("type"))) if isinstance(record, dict) else None
     if kind is None:
-        raise LogCorruptError(path, None, "not a summary or execution record")
+        raise LogCorruptError(path, line, "not a summary or execution record")
     return kind.from_json(record)

@@ -163,7 +163,7 @@ def compress_after(
     """
     size = _size(logs.log_path(home, key))
     if size > LARGE_LOG:
-        # Summarising an overgrown log reads all of it: not inside a run, whose cost
+        # Folding an overgrown log takes passes over all of it: not inside a run, whose cost
         # must stay bounded. Said on every run until it is done.
         notify(
             f"{key}: the live log is {size // 1_000_000} MB; "

@@ -38,5 +38,10 @@ def command(ctx: Context, key: str, as_json: bool) -> None:
             f"{key}: nothing to compress ({result.executions} execution(s); "
             f"keep_recent is {settings.compression.keep_recent})"
         )
+    if result.status == "failed" and result.summarised:
+        raise WorkFailed(
+            f"compressing {key} stopped after folding {result.summarised} execution(s) "
+            f"(the summary header covers {result.covers}): {result.error}"
+        )
     if result.status == "failed":
         raise WorkFailed(f"compressing {key} failed, the log is unchanged: {result.error}")

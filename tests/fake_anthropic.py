@@ -7,6 +7,8 @@ listens on 127.0.0.1 only, on a port the OS picks.
 - POST /v1/messages: JSON, or SSE when the body says `"stream": true` (the event
   sequence the API sends: message_start, content_block_start, content_block_delta ×N,
   content_block_stop, message_delta with stop_reason and usage, message_stop).
+- Like the API, a request with more than four `cache_control` breakpoints is refused
+  (400), so every test checks that the runner never sends more.
 - POST /v1/messages/count_tokens: `{"input_tokens": N}`.
 - A reply may carry `tool_calls`: after its text (if any) each is a `tool_use` block
   (streamed as `input_json_delta` pieces) and the stop reason is `tool_use`.
@@ -41,6 +43,19 @@ ERROR_TYPES = {
     500: "api_error",
     529: "overloaded_error",
 }
+
+
+MAX_CACHE_MARKS = 4  # the API refuses a request with more cache_control breakpoints
+
+
+def _cache_marks(value: Any) -> int:
+    """The blocks carrying `cache_control` anywhere in a request body."""
+    if isinstance(value, dict):
+        own = 1 if "cache_control" in value else 0
+        return own + sum(_cache_marks(v) for k, v in value.items() if k != "cache_control")
+    if isinstance(value, list):
+        return sum(_cache_marks(v) for v in value)
+    return 0
 
 
 @dataclass
@@ -211,6 +226,13 @@ class FakeAnthropic:
                     fake.requests.append(Recorded(path, dict(self.headers.items()), body))
                 if path not in ("/v1/messages", "/v1/messages/count_tokens"):
                     self._json(404, Reply(status=404, message=f"no route {path}").error_body())
+                    return
+                marks = _cache_marks(body)
+                if path == "/v1/messages" and marks > MAX_CACHE_MARKS:
+                    message = (
+                        f"A maximum of 4 blocks with cache_control may be provided. Found {marks}."
+                    )
+                    self._json(400, Reply(status=400, message=message).error_body())
                     return
                 reply = fake._next(path)
                 if reply.delay and fake._released.wait(reply.delay):

@@ -145,14 +145,48 @@ def test_the_cache_breakpoint_moves_to_the_newest_block(
     )
     assert run(home, settings).status == "completed"
     marks = [breakpoints(r.body) for r in api.message_requests]
-    assert marks[0] == ["messages[0][0]"]
-    assert marks[1] == ["messages[0][0]", "messages[2][0]"]
-    assert marks[2] == ["messages[2][0]", "messages[4][0]"]
-    assert marks[3] == ["messages[4][0]", "messages[6][0]"]
-    assert all(len(m) <= 4 for m in marks)
+    # No system text, no history: the tools' end, then the newest two blocks.
+    assert marks[0] == ["tools[4]", "messages[0][0]"]
+    assert marks[1] == ["tools[4]", "messages[0][0]", "messages[2][0]"]
+    assert marks[2] == ["tools[4]", "messages[2][0]", "messages[4][0]"]
+    assert marks[3] == ["tools[4]", "messages[4][0]", "messages[6][0]"]
     # The prefix up to an earlier breakpoint is sent again unchanged, byte for byte.
     first, second = api.message_requests[1].body, api.message_requests[2].body
     assert strip(second["messages"][:3]) == strip(first["messages"][:3])
+
+
+def test_with_system_text_and_history_all_four_breakpoints_are_used(
+    home: Home, settings: Settings, api: FakeAnthropic
+) -> None:
+    task = home.tasks / "plan.yaml"
+    task.write_text(task.read_text() + "system: Be brief.\n", encoding="utf-8")
+    api.queue(Reply(text="First run."))
+    assert run(home, settings).ok
+    api.queue(use("read_file", path="notes/inbox.md"), use("list_files", glob="notes/**"))
+    api.queue(Reply(text="Done."))
+    assert run(home, settings).ok
+    bodies = [r.body for r in api.message_requests[1:]]
+    marks = [breakpoints(body) for body in bodies]
+    # The system prompt's end (tools + system), the last prior turn, the newest two.
+    assert marks[0] == ["system[0]", "messages[1][0]", "messages[2][0]"]
+    assert marks[1] == ["system[0]", "messages[1][0]", "messages[2][0]", "messages[4][0]"]
+    assert marks[2] == ["system[0]", "messages[1][0]", "messages[4][0]", "messages[6][0]"]
+    assert all("cache_control" not in t for body in bodies for t in body["tools"])
+
+
+def test_the_fake_api_refuses_a_fifth_breakpoint_as_the_api_does(api: FakeAnthropic) -> None:
+    import anthropic
+
+    mark: dict[str, Any] = {"type": "ephemeral"}
+    blocks: list[Any] = [{"type": "text", "text": f"{n}", "cache_control": mark} for n in range(5)]
+    client = anthropic.Anthropic(max_retries=0)
+    with pytest.raises(anthropic.BadRequestError, match="maximum of 4 blocks"):
+        client.messages.create(
+            model="m", max_tokens=10, messages=[{"role": "user", "content": blocks}]
+        )
+    client.messages.create(
+        model="m", max_tokens=10, messages=[{"role": "user", "content": blocks[:4]}]
+    )
 
 
 @pytest.mark.parametrize(

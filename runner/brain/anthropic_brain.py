@@ -157,7 +157,12 @@ class AnthropicBrain:
         """The run's round trips (one without tools), each streamed (tool_loop.py)."""
         system, messages = build_params(request)
         self._check_credentials()
-        return run_loop(request, messages, lambda m, t: self._send(request, system, m, t, on_text))
+        return run_loop(
+            request,
+            messages,
+            lambda m, t: self._send(request, system, m, t, on_text),
+            system=bool(system),
+        )
 
     def _send(
         self,

@@ -11,7 +11,8 @@ The API rejects two turns of one role in a row and empty text blocks, so the tur
 are normalised: empty texts get a placeholder and neighbours of one role are merged.
 One `cache_control` breakpoint sits on the last prior-turn block (or, with no prior
 turns, on the summary header): everything before it is the same on the next run and
-on the SDK's retries, so the API can serve it from its prompt cache.
+on the SDK's retries, so the API can serve it from its prompt cache. A run with tools
+marks the end of the system prompt as well (tool_loop.py says why).
 
 Only the types of `anthropic` are imported, for mypy: this module loads without it.
 """
@@ -112,15 +113,19 @@ def build_messages(request: BrainRequest) -> list[MessageParam]:
 
 
 def mark_cache_breakpoint(
-    system: list[TextBlockParam], messages: list[MessageParam], history: bool
+    system: list[TextBlockParam], messages: list[MessageParam], history: bool, prefix: bool = False
 ) -> None:
     """Put the one breakpoint on the last prior-turn block, else on the system prompt.
 
     With history, the last prior-turn block is the last block of the second-to-last
-    message (the last message is the current prompt, which changes every run).
+    message (the last message is the current prompt, which changes every run). With
+    `prefix` (a run with tools, tool_loop.py) the system prompt's end is marked too:
+    the end of the tools and system prefix, shared by runs with the same grants.
     """
     if history and len(messages) >= 2:
         _blocks(messages[-2])[-1]["cache_control"] = {"type": "ephemeral"}
+        if prefix and system:
+            system[-1]["cache_control"] = {"type": "ephemeral"}
     elif system:
         system[-1]["cache_control"] = {"type": "ephemeral"}
 
@@ -129,5 +134,5 @@ def build_params(request: BrainRequest) -> tuple[list[TextBlockParam], list[Mess
     """(system, messages) for messages.create / stream / count_tokens."""
     system = system_blocks(request)
     messages = build_messages(request)
-    mark_cache_breakpoint(system, messages, bool(request.history))
+    mark_cache_breakpoint(system, messages, bool(request.history), request.tools is not None)
     return system, messages

@@ -10,15 +10,23 @@ loop ends when the model answers without a tool call, or fails the run with erro
 (the round trips' summed usage passed the limit), both not retryable.
 
 Prompt caching. The API allows four `cache_control` breakpoints per request; a run
-with tools uses at most three, deliberately:
-  1. the last prior-turn block (or the system prompt): fixed, set by messages.py, so
-     the series' unchanged context is read from the cache across runs;
-  2. the newest block of the conversation: moves on every round trip, so everything
+with tools uses them all, deliberately:
+  1. the end of the tools and system prefix (the last system block, or the last tool
+     definition when there is no system text): the same in every run with these
+     grants and this system text, so it is read from the cache by the runs of other
+     tasks in the same burst (a tick) and after a compression rewrote the history;
+  2. the last prior-turn block (set by messages.py): fixed, so the series' unchanged
+     context is read from the cache across runs (when within the cache's lifetime);
+  3. the newest block of the conversation: moves on every round trip, so everything
      this request sends is written to the cache for the next one;
-  3. the previous round trip's newest block: kept one round longer, because the API
+  4. the previous round trip's newest block: kept one round longer, because the API
      looks back only about 20 blocks from a breakpoint for an earlier cache entry, and
      one round trip may add more blocks than that (many parallel tool calls).
-The fourth stays free. Older moving breakpoints are removed, never left to pile up.
+Older moving breakpoints are removed, never left to pile up. Without history, 1 and 2
+are one. With 3 and 4, every request of the loop finds all it sent before in the
+cache: bench/bench_tools.py measures that each request's cached share equals the
+share sent in an earlier request; what is left is the newest round trip itself (the
+model's tool calls and their results), which no breakpoint can have cached.
 """
 
 from __future__ import annotations
@@ -44,11 +52,16 @@ MOVING_BREAKPOINTS = 2  # the newest block and the previous round trip's newest
 Sender = Callable[["list[MessageParam]", "list[ToolParam]"], Any]
 
 
-def tool_params(specs: list[ToolSpec]) -> list[ToolParam]:
-    return [
+def tool_params(specs: list[ToolSpec], mark_last: bool = False) -> list[ToolParam]:
+    """The tool definitions, built once per run; `mark_last` puts breakpoint 1 on the
+    last one (a request without system text: see the module docstring)."""
+    params: list[ToolParam] = [
         {"name": s.name, "description": s.description, "input_schema": s.input_schema}
         for s in specs
     ]
+    if mark_last and params:
+        params[-1]["cache_control"] = {"type": "ephemeral"}
+    return params
 
 
 def usage_of(message: Any) -> Usage:
@@ -131,10 +144,15 @@ def run_tool(tools: ToolProvider, block: Any) -> tuple[Step, dict[str, Any]]:
     return step, result
 
 
-def run_loop(request: BrainRequest, messages: list[MessageParam], send: Sender) -> BrainReply:
-    """Round trips until an answer without tool calls; raises RunStopped otherwise."""
+def run_loop(
+    request: BrainRequest, messages: list[MessageParam], send: Sender, system: bool = False
+) -> BrainReply:
+    """Round trips until an answer without tool calls; raises RunStopped otherwise.
+
+    `system`: the request has system text, whose end holds breakpoint 1 (messages.py).
+    """
     tools = request.tools
-    params = tool_params(tools.specs()) if tools is not None else []
+    params = tool_params(tools.specs(), mark_last=not system) if tools is not None else []
     breakpoints = Breakpoints()
     total = Usage()
     turns = 0

@@ -2,20 +2,23 @@
 
 The output file is written under the series lock, right after the run's record and
 before its final task state: a crash in between leaves the task `running`, and
-recovery (which finds the record) writes the missing file from it. Notifications
-are sent by the callers after they release the series lock, so a slow or dead
-target never holds up another run of the series. A failure is reported once per
-occurrence: only when `tick` and `watch` will not try it again.
+recovery (which finds the record) writes the missing file from it. A notification is
+decided under the lock and kept in the outbox (deliver/outbox.py) there — a completed
+run's before its final state, so recovery can decide it again — then sent by the
+caller after it releases the lock, so a slow or dead target never holds up another
+run of the series. A failure is reported once per occurrence: only when `tick` and
+`watch` will not try it again.
 """
 
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from runner.clock import Clock
+from runner.deliver import outbox
 from runner.deliver.message import Report
 from runner.deliver.notify import Sent, deliver, wanted
 from runner.deliver.output import OutputRefused, render_output, write_output
@@ -33,12 +36,29 @@ from runner.tasks.delivery import Delivery
 Warn = Callable[[str], None]
 
 
-@dataclass(frozen=True)
-class Pending:
-    """A notification decided under the lock, sent after it is released."""
+def queue(home: Home, name: str, report: Report, delivery: Delivery) -> str | None:
+    """Keep a decided notification in the outbox, if its `notify_on` asks for it.
 
-    report: Report
-    delivery: Delivery
+    Returns the outbox name to send after the lock is released. A disk too full to
+    keep it is a warning: the run's own record and state come first.
+    """
+    if report.status not in delivery.notify_on:
+        return None
+    try:
+        return outbox.put(home, name, report, delivery)
+    except OSError as exc:
+        notify(f"{report.task_id}: notification not kept for sending: {exc.strerror or exc}")
+        return None
+
+
+def queue_run(home: Home, task: tasks.Task, record: ExecutionRecord) -> str | None:
+    """A run's notification, named by its execution id (a retry writes the same entry)."""
+    return queue(home, record.id, run_report(task, record), task.delivery)
+
+
+def queue_skip(home: Home, task: tasks.Task) -> str | None:
+    name = "skip-" + uuid.uuid5(uuid.NAMESPACE_URL, task.id).hex
+    return queue(home, name, skip_report(task), task.delivery)
 
 
 def output_for(task: tasks.Task, started: datetime) -> str | None:
@@ -100,10 +120,28 @@ def prewarm_for(settings: Settings, task: tasks.Task) -> threading.Thread | None
 
 
 def send_pending(
-    home: Home, settings: Settings, pending: list[Pending], clock: Clock, warn: Warn
+    home: Home, settings: Settings, names: list[str], clock: Clock, warn: Warn
 ) -> list[Sent]:
-    """Send what was decided under the lock; never raises for a target's trouble."""
+    """Send the outbox entries decided under the lock (unless another process already
+    took one); never raises for a target's trouble."""
     sent: list[Sent] = []
-    for item in pending:
-        sent.extend(deliver(home, settings, item.report, item.delivery, clock, warn))
+    for name in names:
+        path = outbox.claim(home, name)
+        entry = outbox.load(path) if path is not None else None
+        if entry is None:
+            continue
+        try:
+            sent.extend(deliver(home, settings, entry.report, entry.delivery, clock, warn))
+        finally:
+            outbox.done(entry.path)
     return sent
+
+
+def flush_outbox(home: Home, settings: Settings, clock: Clock, warn: Warn) -> list[Sent]:
+    """Send what a process that died left in the outbox (SPEC: nothing is lost)."""
+    try:
+        names = outbox.leftovers(home)
+    except OSError as exc:
+        warn(f"the notification outbox cannot be read: {exc.strerror or exc}")
+        return []
+    return send_pending(home, settings, names, clock, warn)

@@ -25,10 +25,10 @@ from runner.logs.compression import CompressResult, maybe_compress
 from runner.logs.records import INTERRUPTED, ExecutionRecord
 from runner.logs.tail import read_recent
 from runner.run.delivery import (
-    Pending,
+    flush_outbox,
     output_for,
     prewarm_for,
-    run_report,
+    queue_run,
     send_pending,
     write_record_output,
 )
@@ -72,18 +72,28 @@ def run_task(
     """Execute `task_id` exactly once now. Raises for a task that cannot load."""
     first = tasks.load_task(home, task_id)
     warming = prewarm_for(settings, first)  # Apprise, when a message is sure to follow
+    names: list[str] = []  # notifications, sent once the lock is released
     try:
         with holding_series(home, first.key, on_wait=on_wait):
             # Read again under the lock; an earlier run that crashed is recovered once, here.
             task = recover_locked(home, tasks.load_task(home, task_id), clock)
             outcome = run_locked(home, settings, task, brain, clock, on_text, on_step)
+            # Asked for by hand, it runs once: a failure is final. A completed run's
+            # notification was queued before its final state (Ending).
+            if outcome.task is not None:
+                queued = (
+                    outcome.record.id
+                    if outcome.ok
+                    else queue_run(home, outcome.task, outcome.record)
+                )
+                names.extend([queued] if queued else [])
     finally:
         if warming is not None:
             warming.join(10)  # never leave a half-done import to interpreter shutdown
-    # Asked for by hand, it runs once: a failure is final. Sent outside the lock.
-    if outcome.task is not None:
-        pending = Pending(run_report(outcome.task, outcome.record), outcome.task.delivery)
-        send_pending(home, settings, [pending], clock, lambda m: notify(m, key=first.key))
+    warn = lambda m: notify(m, key=first.key)  # noqa: E731
+    pause_point("run-before-notify")
+    send_pending(home, settings, names, clock, warn)
+    flush_outbox(home, settings, clock, warn)  # what a run that died left unsent
     return outcome
 
 
@@ -233,6 +243,8 @@ class Ending:
         remove_journal(self.home, self.sink.exec_id)
         pause_point("executor-after-append")
         write_record_output(self.home, task.id, record)  # before the state: recovery redoes it
+        if done:  # kept before the state too, so a crash cannot lose it (recovery redoes it)
+            queue_run(self.home, task, record)
         pause_point("executor-after-output")
         state = replace(task.state, status=status, finished=finished, error=error)
         task = tasks.write_state(task, state)

@@ -17,7 +17,7 @@ from runner.home import Home
 from runner.locks import holding_series
 from runner.logs import store as logs
 from runner.logs.records import INTERRUPTED, ExecutionRecord
-from runner.run.delivery import write_record_output
+from runner.run.delivery import queue_run, write_record_output
 from runner.run.journal import execution_id, read_steps, remove_journal
 from runner.tasks import files as tasks
 from runner.tasks.files import STATUSES, TaskStatus
@@ -47,6 +47,8 @@ def recover_locked(home: Home, task: tasks.Task, clock: Clock) -> tasks.Task:
         )
         notify(f"{task.id}: finished before a crash; state repaired from its log")
         write_record_output(home, task.id, found)  # the crash may have come first
+        if found.completed:  # and its notification (the same outbox entry if it was kept)
+            queue_run(home, task, found)
         remove_journal(home, execution_id(task.id, str(task.state.started), task.state.attempts))
         return tasks.write_state(task, state)
     now = utc_iso(clock.now())

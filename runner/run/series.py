@@ -22,7 +22,7 @@ from runner.events import Cancelled, EventSink, Finished, Fired, ProblemFound, S
 from runner.home import Home
 from runner.locks import holding_series
 from runner.run import history as claims
-from runner.run.delivery import Pending, final_failure, run_report, send_pending, skip_report
+from runner.run.delivery import final_failure, queue_run, queue_skip, send_pending
 from runner.run.executor import RunOutcome, run_locked
 from runner.run.history import SeriesBook
 from runner.run.plan import SeriesWork, Verdict, verdict
@@ -32,6 +32,7 @@ from runner.settings import Settings
 from runner.tasks import files as tasks
 from runner.tasks.files import TaskStatus
 from runner.tasks.occurrence import find_or_create
+from runner.testpause import pause_point
 
 # -- running one series ---------------------------------------------------------------
 
@@ -47,7 +48,7 @@ def run_series(
     """Do `work` under the series lock, re-checking each occurrence there."""
     emit: EventSink = on_event or (lambda event: None)
     outcomes: list[RunOutcome] = []
-    pending: list[Pending] = []  # notifications, sent once the lock is released
+    pending: list[str] = []  # outbox entries, sent once the lock is released
     try:
         with holding_series(home, work.key):
             for task_id in work.cancelled:
@@ -59,6 +60,7 @@ def run_series(
                 if outcome is not None:
                     outcomes.append(outcome)
     finally:
+        pause_point("series-before-notify")
         send_pending(home, settings, pending, clock, lambda m: notify(m, key=work.key))
     return outcomes
 
@@ -81,7 +83,7 @@ def _run_one_locked(
     brain: Brain,
     clock: Clock,
     emit: EventSink,
-    pending: list[Pending],
+    pending: list[str],
 ) -> RunOutcome | None:
     now = clock.now()
     if not now - timedelta(seconds=settings.grace) <= occurrence.fire_at <= now:
@@ -115,7 +117,9 @@ def _run_one_locked(
     # A failure is told once, after its last retry (SPEC "Delivery").
     final = outcome.ok or final_failure(home, settings, occurrence, clock.now())
     if final and outcome.task is not None:
-        pending.append(Pending(run_report(outcome.task, outcome.record), outcome.task.delivery))
+        # A completed run's entry was kept before its final state (executor.Ending).
+        queued = outcome.record.id if outcome.ok else queue_run(home, outcome.task, outcome.record)
+        pending.extend([queued] if queued else [])
     emit(
         Finished(
             **_about(occurrence),
@@ -145,7 +149,7 @@ def _skip_locked(
     occurrence: Occurrence,
     clock: Clock,
     emit: EventSink,
-    pending: list[Pending],
+    pending: list[str],
 ) -> None:
     now = clock.now()
     state, _ = verdict(home, settings, SeriesBook(home, occurrence.series_key), occurrence, now)
@@ -159,7 +163,8 @@ def _skip_locked(
         emit(_problem(occurrence, _as_problem(occurrence, exc)))
         return
     claims.write_claim(home, occurrence.task_id, "skipped")
-    pending.append(Pending(skip_report(task), task.delivery))
+    queued = queue_skip(home, task)
+    pending.extend([queued] if queued else [])
     emit(Skipped(**_about(occurrence)))
 
 

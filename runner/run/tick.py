@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from runner.brain.protocol import Brain
 from runner.clock import Clock
 from runner.errors import FileError, Problem
-from runner.events import Cancelled, Event, EventSink, ProblemFound, Skipped
+from runner.events import Cancelled, Event, EventSink, ProblemFound, Skipped, notify
 from runner.home import Home
+from runner.run.delivery import flush_outbox
 from runner.run.executor import RunOutcome
 from runner.run.plan import plan_due
 from runner.run.series import run_series
@@ -91,6 +92,7 @@ def tick(
             failed = Problem(str(where), None, f"cannot write: {exc.strerror or exc}")
             found(failed)
             write_errors.append(failed)
+    flush_outbox(home, settings, clock, notify)  # recovered runs', and what a dead process left
     return TickResult(
         tuple(outcomes), tuple(skipped), tuple(cancelled), tuple(problems), tuple(write_errors)
     )

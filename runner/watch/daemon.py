@@ -39,6 +39,7 @@ from runner.errors import RunnerError, UsageError
 from runner.events import EventSink, Failed, Started, Stopped, notify
 from runner.home import Home
 from runner.keys import session_id
+from runner.run.delivery import flush_outbox
 from runner.run.history import SeriesBook
 from runner.run.plan import SeriesWork, Verdict, verdict
 from runner.run.series import run_series
@@ -128,6 +129,7 @@ class Watch:
         sync.start()
         if beat is not None:
             beat.start()
+        self._flush()  # notifications a process that died left unsent
         try:
             self._serve(loop)
         finally:
@@ -139,6 +141,15 @@ class Watch:
         cache.save()
         self.emit(Stopped(interrupted))
         return 0
+
+    def _flush(self) -> None:
+        """Send the outbox's leftovers in the background: never holds up the loop."""
+        threading.Thread(
+            target=flush_outbox,
+            args=(self.home, self.settings, self.clock, notify),
+            name="outbox",
+            daemon=True,
+        ).start()
 
     def _heartbeat(self) -> Heartbeat | None:
         """The `heartbeat:` pinger (deliver/heartbeat.py), healthy while the loop steps."""
@@ -163,6 +174,7 @@ class Watch:
                 # hit the same error in a tight loop. The next plan tries again.
                 self.emit(Failed(str(exc), key=work.key))
             finally:
+                self._flush()  # a recovered run's notification, or another process's
                 if self.on_series_done is not None:
                     self.on_series_done(work.key)
 

@@ -78,6 +78,8 @@ class Watch:
         self._signals = 0
         self._stepped = clock.monotonic()  # when the loop last stepped (heartbeat health)
         self._loop: WatchLoop | None = None
+        self._flushing: list[threading.Thread] = []  # workers add to it: under _flush_lock
+        self._flush_lock = threading.Lock()
 
     def stop(self) -> None:
         self._stop.set()
@@ -138,18 +140,25 @@ class Watch:
             if beat is not None:
                 beat.stop()
         interrupted = self._shutdown(pool, brain)
+        with self._flush_lock:
+            flushing = list(self._flushing)
+        for thread in flushing:  # a send cut off could be sent twice: let it end
+            thread.join(self.settings.shutdown_grace)
         cache.save()
         self.emit(Stopped(interrupted))
         return 0
 
     def _flush(self) -> None:
         """Send the outbox's leftovers in the background: never holds up the loop."""
-        threading.Thread(
+        thread = threading.Thread(
             target=flush_outbox,
             args=(self.home, self.settings, self.clock, notify),
             name="outbox",
             daemon=True,
-        ).start()
+        )
+        with self._flush_lock:
+            self._flushing = [t for t in self._flushing if t.is_alive()] + [thread]
+            thread.start()
 
     def _heartbeat(self) -> Heartbeat | None:
         """The `heartbeat:` pinger (deliver/heartbeat.py), healthy while the loop steps."""

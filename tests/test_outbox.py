@@ -152,3 +152,26 @@ def test_a_watch_sends_what_a_dead_run_left_at_its_start(
     assert message.body is not None and message.body["title"] == "Daily plan: completed"
     assert process.stop() == 0
     assert left_in_outbox(home) == []
+
+
+def test_a_last_try_that_died_is_told_as_the_final_failure_once(
+    home: Home, receiver: Receiver
+) -> None:
+    home.settings_file.write_text(
+        f"retries: 0\nnotify:\n  phone: {{url: '{receiver.url()}'}}\nnotify_default: [phone]\n",
+        encoding="utf-8",
+    )
+    now = datetime.now(UTC).replace(microsecond=0)
+    write_ics(home, "d.ics", event("uid-1", now - timedelta(seconds=20)))
+    kill_at(home, "executor-before-brain", "tick")  # its only try dies mid-run
+    assert receiver.requests == []
+    ticked = cli(home, "tick")  # recovers it as interrupted: no retry is left
+    assert ticked.returncode == 0, ticked.stderr
+    [message] = receiver.wait_for(1)
+    assert message.body is not None and message.body["title"] == "Job: failed"
+    assert "interrupted" in message.body["message"]
+    for _ in range(2):
+        assert cli(home, "tick").returncode == 0
+    assert len(receiver.requests) == 1
+    [log] = home.logs.glob("*.jsonl")
+    assert len(log.read_text().splitlines()) == 1  # the interrupted record; never run again

@@ -27,6 +27,7 @@ from runner.events import notify
 from runner.home import Home
 from runner.logs.records import ExecutionRecord
 from runner.run.history import SeriesBook
+from runner.run.journal import execution_id
 from runner.run.plan import Verdict, verdict
 from runner.schedule.occurrence import Occurrence
 from runner.settings import Settings
@@ -54,6 +55,20 @@ def queue(home: Home, name: str, report: Report, delivery: Delivery) -> str | No
 def queue_run(home: Home, task: tasks.Task, record: ExecutionRecord) -> str | None:
     """A run's notification, named by its execution id (a retry writes the same entry)."""
     return queue(home, record.id, run_report(task, record), task.delivery)
+
+
+def queue_recovered_failure(home: Home, task: tasks.Task) -> str | None:
+    """The final failure of a run that recovery recorded (it died; no retry is left)."""
+    report = Report(
+        task_id=task.id,
+        title=task.title,
+        status="failed",
+        when=task.occurrence or task.state.finished,
+        text=task.state.error,
+        attempts=task.state.attempts,
+    )
+    name = execution_id(task.id, str(task.state.started), task.state.attempts)
+    return queue(home, name, report, task.delivery)
 
 
 def queue_skip(home: Home, task: tasks.Task) -> str | None:

@@ -22,7 +22,13 @@ from runner.events import Cancelled, EventSink, Finished, Fired, ProblemFound, S
 from runner.home import Home
 from runner.locks import holding_series
 from runner.run import history as claims
-from runner.run.delivery import final_failure, queue_run, queue_skip, send_pending
+from runner.run.delivery import (
+    final_failure,
+    queue_recovered_failure,
+    queue_run,
+    queue_skip,
+    send_pending,
+)
 from runner.run.executor import RunOutcome, run_locked
 from runner.run.history import SeriesBook
 from runner.run.plan import SeriesWork, Verdict, verdict
@@ -107,6 +113,10 @@ def _run_one_locked(
             if task.state.status == TaskStatus.COMPLETED:
                 claims.write_claim(home, task.id, "completed")
             state, _ = verdict(home, settings, SeriesBook(home, task.key), occurrence, now)
+            if state == Verdict.DONE and task.state.status == TaskStatus.FAILED:
+                # It died on its last try: that failure is final, and told like any other.
+                queued = queue_recovered_failure(home, task)
+                pending.extend([queued] if queued else [])
             if state != Verdict.RETRY:
                 return None
     emit(Fired(**_about(occurrence), attempt=task.state.attempts + 1))

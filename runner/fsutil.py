@@ -13,6 +13,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
+from runner.testpause import write_fault
+
 
 def fsync_dir(folder: Path) -> None:
     """Make a rename or a new file durable: fsync the folder entry."""
@@ -62,6 +64,9 @@ def atomic_write_with(
             os.fchmod(handle.fileno(), mode)
             write(handle)
             handle.flush()
+            fault = write_fault(f"replace {path.name}")
+            if fault is not None:
+                raise fault
             os.fsync(handle.fileno())
         if before_replace is not None:
             before_replace()
@@ -101,6 +106,10 @@ def append_lines(path: Path, lines: Sequence[bytes]) -> None:
     try:
         start = os.fstat(fd).st_size  # the caller's lock: nobody else appends
         try:
+            fault = write_fault(f"append {path.name}")
+            if fault is not None:  # tests: the error strikes half-way through the lines
+                os.write(fd, data[: len(data) // 2])
+                raise fault
             written = os.write(fd, data)
             while written < len(data):  # a short write: finish the same lines
                 written += os.write(fd, data[written:])

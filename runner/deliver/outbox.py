@@ -9,6 +9,9 @@ or claimed by a pid that is gone — is sent by the next `tick`, `watch` or `run
 
 So a notification is sent at least once, and twice only when its sender dies between
 the send and the delete. A damaged entry is dropped with a warning, never a crash.
+A claim names its claimant by pid and start time (Linux: /proc), so a pid that a
+new process took after a crash does not pass for the dead claimant. Only regular
+files are entries: a folder, FIFO or symlink put here is left alone, never opened.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ import dataclasses
 import json
 import os
 import re
+import stat
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +33,10 @@ from runner.home import Home
 from runner.tasks.delivery import Delivery
 
 _NAME = re.compile(r"[0-9a-z-]{1,80}")
-_CLAIMED = re.compile(r"(?P<name>[0-9a-z-]{1,80})\.json\.(?P<pid>\d{1,10})\.sending")
+_CLAIMED = re.compile(
+    r"(?P<name>[0-9a-z-]{1,80})\.json\.(?P<pid>\d{1,10})(?:\.(?P<start>\d{1,20}))?\.sending"
+)
+MAX_ENTRY = 1024 * 1024  # bytes; a report keeps only the start of a long answer
 
 
 @dataclass(frozen=True)
@@ -78,22 +86,25 @@ def leftovers(home: Home) -> list[str]:
     found: list[str] = []
     for name in names:
         if name.endswith(".json") and _NAME.fullmatch(name[:-5]):
-            found.append(name[:-5])
+            if _regular(outbox(home) / name):
+                found.append(name[:-5])
             continue
         claimed = _CLAIMED.fullmatch(name)
         if (
             claimed is not None
-            and not _alive(int(claimed["pid"]))
+            and _regular(outbox(home) / name)
+            and not _alive(int(claimed["pid"]), claimed["start"])
             and _rename(outbox(home) / name, to=outbox(home) / f"{claimed['name']}.json")
         ):
             found.append(claimed["name"])
     return found
 
 
-def load(path: Path) -> Entry | None:
-    """A claimed entry, or None (and the file removed) when it cannot be read back."""
+def load(path: Path, warn: Callable[[str], None]) -> Entry | None:
+    """A claimed entry, or None (and the file removed, with a warning) when it cannot
+    be read back. Opened without following a symlink or waiting on a FIFO."""
     try:
-        body = json.loads(path.read_text(encoding="utf-8"))
+        body = json.loads(_read(path))
         report = Report(**_fields(body["report"], Report))
         raw = body["delivery"]
         notify = raw["notify"]
@@ -101,8 +112,13 @@ def load(path: Path) -> Entry | None:
             notify=tuple(str(n) for n in notify) if notify is not None else None,
             notify_on=tuple(str(s) for s in raw["notify_on"]),
         )
-    except (OSError, ValueError, KeyError, TypeError):
-        done(path)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        warn(f"{path}: not a notification the runner can send, dropped: {why}"[:300])
+        with contextlib.suppress(OSError):  # a folder put here by someone: left alone
+            path.unlink()
         return None
     return Entry(path, report, delivery)
 
@@ -110,6 +126,30 @@ def load(path: Path) -> Entry | None:
 def done(path: Path) -> None:
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
+
+
+def claimant() -> str:
+    """This process, as a claim names it: pid, and start time where it is known."""
+    start = _start_time(os.getpid())
+    return f"{os.getpid()}" if start is None else f"{os.getpid()}.{start}"
+
+
+def _read(path: Path) -> str:
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError("not a regular file")
+        if info.st_size > MAX_ENTRY:
+            raise ValueError(f"{info.st_size} bytes, more than an entry ever holds")
+        return handle.read(MAX_ENTRY + 1).decode("utf-8")
+
+
+def _regular(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
 
 
 def _fields(raw: Any, cls: type) -> dict[str, Any]:
@@ -120,7 +160,7 @@ def _fields(raw: Any, cls: type) -> dict[str, Any]:
 
 
 def _rename(path: Path, to: Path | None = None) -> Path | None:
-    target = to or path.with_name(f"{path.name}.{os.getpid()}.sending")
+    target = to or path.with_name(f"{path.name}.{claimant()}.sending")
     try:
         os.rename(path, target)
     except FileNotFoundError:
@@ -128,15 +168,28 @@ def _rename(path: Path, to: Path | None = None) -> Path | None:
     return target
 
 
-def _alive(pid: int) -> bool:
+def _alive(pid: int, start: str | None) -> bool:
+    """Whether the claimant lives: its pid, and (when the claim says) its start time."""
     if pid == os.getpid():
-        return True
+        return start is None or start == str(_start_time(pid))
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True  # someone else's live process
+        pass  # someone else's live process
     except OverflowError:
         return False
-    return True
+    now = _start_time(pid) if start is not None else None
+    return now is None or str(now) == start  # a later process with the same pid: gone
+
+
+def _start_time(pid: int) -> int | None:
+    """When process `pid` started, in clock ticks since boot (Linux); None elsewhere."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            raw = handle.read()
+        # Field 22; the name (field 2) is in parentheses and may hold anything.
+        return int(raw[raw.rindex(b")") + 2 :].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None

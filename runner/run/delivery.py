@@ -142,7 +142,7 @@ def send_pending(
     sent: list[Sent] = []
     for name in names:
         path = outbox.claim(home, name)
-        entry = outbox.load(path) if path is not None else None
+        entry = outbox.load(path, warn) if path is not None else None
         if entry is None:
             continue
         try:

@@ -79,6 +79,17 @@ def atomic_write_with(
         fsync_dir(path.parent)
 
 
+def write_whole(fd: int, data: bytes, what: str) -> None:
+    """Write all of `data` (finishing a short write); the caller cuts back on OSError."""
+    fault = write_fault(what)
+    if fault is not None:  # tests: the error strikes half-way through
+        os.write(fd, data[: len(data) // 2])
+        raise fault
+    written = os.write(fd, data)
+    while written < len(data):
+        written += os.write(fd, data[written:])
+
+
 def append_line(path: Path, line: str) -> None:
     """Append one whole line with a single O_APPEND write, then fsync.
 
@@ -106,13 +117,7 @@ def append_lines(path: Path, lines: Sequence[bytes]) -> None:
     try:
         start = os.fstat(fd).st_size  # the caller's lock: nobody else appends
         try:
-            fault = write_fault(f"append {path.name}")
-            if fault is not None:  # tests: the error strikes half-way through the lines
-                os.write(fd, data[: len(data) // 2])
-                raise fault
-            written = os.write(fd, data)
-            while written < len(data):  # a short write: finish the same lines
-                written += os.write(fd, data[written:])
+            write_whole(fd, data, f"append {path.name}")
             os.fsync(fd)
         except OSError:
             # A full disk (or an I/O error) mid-line: cut the file back to its last

@@ -35,9 +35,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from runner.events import notify
-from runner.fsutil import fsync_dir
+from runner.fsutil import fsync_dir, write_whole
 from runner.home import Home
-from runner.testpause import pause_point, write_fault
+from runner.testpause import pause_point
 from runner.tools.steps import Step
 
 _NAMESPACE = uuid.UUID("6f1d3c2e-8a41-4b7e-9c55-2d7e0b1a9f30")
@@ -87,13 +87,7 @@ class Journal:
             self._wait()  # the previous line is durable before this one is written
             fd = self._open()
             try:
-                fault = write_fault("journal step")
-                if fault is not None:  # tests: the error strikes half-way through the line
-                    os.write(fd, data[: len(data) // 2])
-                    raise fault
-                written = os.write(fd, data)
-                while written < len(data):  # a short write: finish the same line
-                    written += os.write(fd, data[written:])
+                write_whole(fd, data, "journal step")
             except OSError:
                 # A full disk mid-line: cut back to the last whole line, so recovery
                 # meets no half step (a crash here leaves a torn tail it drops).

@@ -63,3 +63,11 @@ def test_docs_links_lead_somewhere() -> None:
 def test_the_readme_stays_short() -> None:
     # The overview points to docs/ for the detail (issue 15); feature sections belong there.
     assert README.count("\n") < 400, "README.md is growing: move the detail to a docs/ page"
+
+
+def test_the_code_map_has_a_row_per_package() -> None:
+    # Issue 9: one line per package in the README's "Code map", a new package included.
+    start = README.index("## Code map")
+    rows = set(re.findall(r"^\| `(\w+)/` \|", README[start:], flags=re.MULTILINE))
+    packages = {p.name for p in (REPO / "runner").iterdir() if (p / "__init__.py").is_file()}
+    assert packages <= rows, f"no Code map row for {sorted(packages - rows)}"

@@ -121,17 +121,21 @@ def read_records(path: Path) -> list[LogRecord]:
         notify(f"{path}: skipping a torn last line ({len(tail)} bytes)")
     records: list[LogRecord] = []
     for number, raw in enumerate(lines, start=1):
-        if not raw.strip():
-            continue
-        try:
-            record = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise LogCorruptError(path, number, f"not a JSON record: {exc}") from None
-        kind = RECORD_TYPES.get(str(record.get("type"))) if isinstance(record, dict) else None
-        if kind is None:
-            raise LogCorruptError(path, number, "not a summary or execution record")
-        records.append(kind.from_json(record))
+        if raw.strip():
+            records.append(parse_line(path, raw, number))
     return records
+
+
+def parse_line(path: Path, raw: str | bytes, line: int | None = None) -> LogRecord:
+    """One log line as its record; LogCorruptError (naming the line where known)."""
+    try:
+        record = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise LogCorruptError(path, line, f"not a JSON record: {exc}") from None
+    kind = RECORD_TYPES.get(str(record.get("type"))) if isinstance(record, dict) else None
+    if kind is None:
+        raise LogCorruptError(path, line, "not a summary or execution record")
+    return kind.from_json(record)
 
 
 def read_log(home: Home, key: str) -> LogContents:

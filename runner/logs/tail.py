@@ -14,16 +14,15 @@ the line.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from runner.errors import LogCorruptError
 from runner.events import notify
 from runner.home import Home
-from runner.logs.records import RECORD_TYPES, ExecutionRecord, LogRecord, SummaryRecord
+from runner.logs.records import ExecutionRecord, SummaryRecord
 from runner.logs.store import LogContents, log_path, read_log
+from runner.logs.store import parse_line as parse_line  # fold.py takes it from here
 
 BLOCK = 1 << 20
 READ_WHOLE = 4 << 20  # below this size the whole file is read (and errors get lines)
@@ -126,15 +125,3 @@ def _lines_backwards(handle: BinaryIO, start: int, end: int) -> Iterator[tuple[i
                 yield at, raw
     if buffer.strip():
         yield start, buffer
-
-
-def parse_line(path: Path, raw: bytes, line: int | None = None) -> LogRecord:
-    """One log line as its record; LogCorruptError (naming the line where known)."""
-    try:
-        record = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise LogCorruptError(path, line, f"not a JSON record: {exc}") from None
-    kind = RECORD_TYPES.get(str(record.get("type"))) if isinstance(record, dict) else None
-    if kind is None:
-        raise LogCorruptError(path, line, "not a summary or execution record")
-    return kind.from_json(record)

@@ -78,6 +78,20 @@ class Finished(OccurrenceEvent):
 
 
 @dataclass(frozen=True)
+class StepDone(Event):
+    """One tool call of a running occurrence finished (and is journaled)."""
+
+    KIND: ClassVar[str] = "step"
+    task: str
+    key: str
+    tool: str
+    subject: str  # the path, glob, pattern... the call is about
+    is_error: bool
+    output_bytes: int
+    error: str | None = optional()  # a failed call's result, short
+
+
+@dataclass(frozen=True)
 class Skipped(OccurrenceEvent):
     """Missed, and not run per `catch_up`."""
 

@@ -356,6 +356,22 @@ def test_runner_run_shows_one_line_per_tool_call(
     assert "2 round trips" not in shown.stdout and "3 round trips" in shown.stdout
 
 
+def test_a_tool_line_never_passes_the_models_escape_codes_to_the_terminal(
+    home: Home, settings: Settings, api: FakeAnthropic
+) -> None:
+    evil = "\x1b]0;owned\x07\x1b[2J"
+    api.queue(use(f"read_file{evil}", path="notes/x"), use("read_file", path=f"notes/{evil}"))
+    api.queue(Reply(text="Done."))
+    done = cli(home, "run", "plan", env=api.env())
+    assert done.returncode == 0, done.stderr
+    assert "\x1b" not in done.stderr and "\x07" not in done.stderr
+    lines = [ln for ln in done.stderr.splitlines() if ln.startswith("tool ")]
+    assert lines[0].startswith("tool read_file\\x1b]0;owned\\x07\\x1b[2J notes/x (error:")
+    assert lines[1].startswith("tool read_file notes/\\x1b]0;owned")
+    shown = cli(home, "log", "plan")
+    assert "used read_file\\x1b]0;owned" in shown.stdout and "\x1b" not in shown.stdout
+
+
 def test_a_huge_tool_input_is_capped_in_the_record(
     home: Home, settings: Settings, api: FakeAnthropic
 ) -> None:

@@ -23,10 +23,12 @@ from runner.events import (
     ProblemFound,
     Skipped,
     Started,
+    StepDone,
     Stopped,
     Synced,
     notice_line,
 )
+from runner.tools.steps import call_text
 
 
 class EventView:
@@ -92,6 +94,9 @@ class EventView:
             tokens = f", tokens {tokens_text(event.usage)}" if event.usage else ""
             error = f": {plain(event.error)}" if event.error else ""
             return f"{at}finished {event.task}  {event.status}{took}{tokens}{error}"
+        if isinstance(event, StepDone):
+            call = call_text(event.tool, event.subject, event.output_bytes, event.error)
+            return f"{at}tool     {event.task}  {plain(call)}"
         if isinstance(event, Cancelled):
             return f"{at}cancelled {event.task} (its event was deleted)"
         if isinstance(event, ProblemFound):

@@ -18,7 +18,16 @@ from typing import Any
 from runner.brain.protocol import Brain
 from runner.clock import Clock, utc_iso
 from runner.errors import FileError, Problem, RunnerError
-from runner.events import Cancelled, EventSink, Finished, Fired, ProblemFound, Skipped, notify
+from runner.events import (
+    Cancelled,
+    EventSink,
+    Finished,
+    Fired,
+    ProblemFound,
+    Skipped,
+    StepDone,
+    notify,
+)
 from runner.home import Home
 from runner.locks import holding_series
 from runner.run import history as claims
@@ -39,6 +48,7 @@ from runner.tasks import files as tasks
 from runner.tasks.files import TaskStatus
 from runner.tasks.occurrence import find_or_create
 from runner.testpause import pause_point
+from runner.tools.steps import Step, StepSink, error_text, output_bytes
 
 # -- running one series ---------------------------------------------------------------
 
@@ -121,7 +131,7 @@ def _run_one_locked(
                 return None
     emit(Fired(**_about(occurrence), attempt=task.state.attempts + 1))
     started = clock.monotonic()
-    outcome = run_locked(home, settings, task, brain, clock)
+    outcome = run_locked(home, settings, task, brain, clock, on_step=_shown(task, emit))
     if outcome.ok:
         claims.write_claim(home, task.id, "completed")
     # A failure is told once, after its last retry (SPEC "Delivery").
@@ -141,6 +151,25 @@ def _run_one_locked(
         )
     )
     return outcome
+
+
+def _shown(task: tasks.Task, emit: EventSink) -> StepSink:
+    """Each tool call of the run as an event: one line per call (SPEC "The loop")."""
+
+    def show(step: Step) -> None:
+        emit(
+            StepDone(
+                task=task.id,
+                key=task.key,
+                tool=step.tool,
+                subject=step.subject,
+                is_error=step.is_error,
+                output_bytes=output_bytes(step),
+                error=error_text(step),
+            )
+        )
+
+    return show
 
 
 def _as_problem(occurrence: Occurrence, exc: RunnerError) -> Problem:

@@ -94,6 +94,20 @@ def size_text(n: int) -> str:
 
 def step_notice(step: Step) -> str:
     """The stderr line of a call: `tool read_file notes/inbox.md (1.2 KB)`."""
-    size = size_text(len(step.output.encode("utf-8")))
-    what = f"error: {_short(step.output, 100)}" if step.is_error else size
-    return f"tool {step.tool} {step.subject} ({what})".replace("  ", " ")
+    return "tool " + call_text(step.tool, step.subject, output_bytes(step), error_text(step))
+
+
+def call_text(tool: str, subject: str, size: int, error: str | None) -> str:
+    """`<name> <subject> (<size> | error: <why>)`. Names and paths come from the
+    model: whoever shows the line escapes its control characters (render.plain)."""
+    what = f"error: {error}" if error is not None else size_text(size)
+    return f"{tool} {subject} ({what})".replace("  ", " ")
+
+
+def output_bytes(step: Step) -> int:
+    return len(step.output.encode("utf-8"))
+
+
+def error_text(step: Step) -> str | None:
+    """A failed call's result, short; None for a call that worked."""
+    return _short(step.output, 100) if step.is_error else None

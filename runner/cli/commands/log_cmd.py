@@ -4,7 +4,7 @@ import click
 
 from runner.cli.complete import complete_key_or_task
 from runner.cli.context import Context, pass_ctx
-from runner.cli.render import emit_json, notice, tokens_text
+from runner.cli.render import emit_json, notice, plain, tokens_text
 from runner.logs.view import view_log
 
 
@@ -39,7 +39,7 @@ def command(ctx: Context, key_or_task: str, include_archive: bool, as_json: bool
         first = record.instructions.strip().splitlines()
         if first:
             out.append(f"> {first[0]}")
-        out += [f"  {step.line()}" for step in record.steps or ()]
+        out += [f"  {plain(step.line())}" for step in record.steps or ()]  # the model's names
         if record.response:
             out.append(record.response.rstrip())
         if record.error:

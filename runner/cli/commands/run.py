@@ -5,7 +5,7 @@ import click
 from runner.brain.registry import make_brain
 from runner.cli.complete import complete_task
 from runner.cli.context import Context, pass_ctx
-from runner.cli.render import TextStream, emit_json, notice
+from runner.cli.render import TextStream, emit_json, notice, plain
 from runner.errors import WorkFailed
 from runner.run.executor import run_task
 from runner.tasks.files import load_task
@@ -27,7 +27,7 @@ def command(ctx: Context, task_id: str, as_json: bool) -> None:
 
     def show_step(step: Step) -> None:
         stream.end_line()  # the answer so far ends its line before the tool line
-        notice(step_notice(step))
+        notice(plain(step_notice(step)))  # names and paths come from the model
 
     outcome = run_task(
         ctx.home,

@@ -5,14 +5,27 @@ A home with three recurring series (every minute, half an hour of backlog,
 catch_up all), a hand-written task in one of the series, low compression thresholds
 (compress past 3 executions, keep 1), and the anthropic brain against the fake
 Messages API (tests/fake_anthropic.py, reached by the real SDK) with random delays
-and 529s. Commands start at random and most are killed with SIGKILL after a random
-moment. Then a few undisturbed commands settle the home, and the script checks:
+and 529s. Two tasks use the file tools: `hello` (run by `runner run hello`) and the
+occurrences of the third series (its events say `task: writer`) may read `shared/`
+and write `shared/out/`. For them the fake API plays a model: first a read_file and
+three writes it may not make (`../escaped.md`, `tasks/evil.yaml`, `shared/evil.md`),
+then a write_file of a 64 KB note into `shared/out/` ending in its own SHA-256, then
+a final text; so kills land mid tool loop too. Commands start at random and most are
+killed with SIGKILL after a random moment. Then a few undisturbed commands settle the
+home (the final recovery pass), and the script checks:
 
 - each occurrence completed at most once (live log and archive, ids counted once);
 - nothing left `running`;
 - every whole line of every live log and archive parses as a record;
 - every execution id at most once in its live log, and once in `runner log --all`;
-- the user part of every task file unchanged since it was first written.
+- the user part of every task file unchanged since it was first written;
+- no step journal (`.runner/runs/<execution id>.jsonl`) left whose execution no
+  record accounts for (journal.py: recovery reads it into the `interrupted` record);
+- no file written outside the granted folder (the whole temp folder is compared
+  with its first listing; only `shared/out/` and the runner's own folders may gain
+  files);
+- every note in `shared/out/` whole: its SHA-256 line matches its body (atomic
+  writes). A temp file left by a kill mid-write is counted, not failed.
 
 Prints the counts; exits 1 if an invariant failed.
 """
@@ -20,6 +33,7 @@ Prints the counts; exits 1 if an invariant failed.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import random
@@ -40,14 +54,17 @@ from runner.home import Home
 from runner.init import init_home
 from runner.keys import series_key
 from runner.tasks.files import split_text
-from tests.fake_anthropic import FakeAnthropic, Reply
+from tests.fake_anthropic import FakeAnthropic, Reply, ToolCall
 
 UIDS = ("soak-a@example.com", "soak-b@example.com", "soak-c@example.com")
+DESCRIPTIONS = dict.fromkeys(UIDS, "Count the runs so far.") | {UIDS[2]: "task: writer"}
+GRANT = 'tools:\n  read: ["shared/**"]\n  write: ["shared/out/**"]\n'
 COMMANDS = ("tick", "run", "compress", "watch")
 
 
 class FlakyApi(FakeAnthropic):
-    """Random delays (0–0.4 s) and a 529 (overloaded) one time in six."""
+    """Random delays (0–0.4 s) and a 529 (overloaded) one time in six; to a request
+    that offers write_file, the next step of the tool script (module docstring)."""
 
     def __init__(self, seed: int) -> None:
         super().__init__()
@@ -61,6 +78,59 @@ class FlakyApi(FakeAnthropic):
             return Reply(status=529, delay=delay)
         return Reply(text=f"Answer {self._served}: noted.", delay=delay)
 
+    def _reply_for(self, path: str, body: dict[str, Any]) -> Reply:
+        reply = self._next(path)
+        tools = {str(t.get("name")) for t in body.get("tools") or [] if isinstance(t, dict)}
+        if reply.status != 200 or path.endswith("/count_tokens") or "write_file" not in tools:
+            return reply
+        with self._lock:
+            self._calls += 1
+            n = self._calls
+        rounds = tool_rounds(body.get("messages") or [])
+        if rounds == 0:
+            calls = [
+                ToolCall("read_file", {"path": "shared/in.md"}),
+                ToolCall("write_file", {"path": "../escaped.md", "content": "out"}),
+                ToolCall("write_file", {"path": "tasks/evil.yaml", "content": "x: 1\n"}),
+                ToolCall("write_file", {"path": "shared/evil.md", "content": "not granted"}),
+            ]
+        elif rounds == 1:
+            calls = [
+                ToolCall("write_file", {"path": f"shared/out/note-{n}.md", "content": note(n)})
+            ]
+        else:
+            return Reply(text=f"Wrote note {n}.", delay=reply.delay)
+        for i, call in enumerate(calls):
+            call.id = f"toolu_soak_{n}_{i}"
+        return Reply(text="", tool_calls=calls, delay=reply.delay)
+
+
+def tool_rounds(messages: list[Any]) -> int:
+    """The tool round trips of the loop so far: trailing tool_result messages."""
+    rounds = 0
+    for message in reversed(messages):
+        content = message.get("content") if isinstance(message, dict) else None
+        if message.get("role") == "assistant":
+            continue
+        if isinstance(content, list) and any(
+            isinstance(b, dict) and b.get("type") == "tool_result" for b in content
+        ):
+            rounds += 1
+            continue
+        break
+    return rounds
+
+
+def note(n: int) -> str:
+    """A 64 KB note that ends in the SHA-256 of what comes before it."""
+    body = "".join(f"note {n}, line {i}: {'x' * 50}\n" for i in range(1000))
+    return body + f"sha256 {hashlib.sha256(body.encode()).hexdigest()}\n"
+
+
+def note_whole(text: str) -> bool:
+    body, _, last = text.rstrip("\n").rpartition("\n")
+    return last == f"sha256 {hashlib.sha256((body + chr(10)).encode()).hexdigest()}"
+
 
 def make_home(root: Path) -> Home:
     home = Home(root / "home")
@@ -72,7 +142,7 @@ def make_home(root: Path) -> Home:
         event = (
             "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//soak//EN\r\nBEGIN:VEVENT\r\n"
             f"UID:{uid}\r\nDTSTART:{start}\r\nRRULE:FREQ=MINUTELY\r\n"
-            f"SUMMARY:Soak {uid[5]}\r\nDESCRIPTION:Count the runs so far.\r\n"
+            f"SUMMARY:Soak {uid[5]}\r\nDESCRIPTION:{DESCRIPTIONS[uid]}\r\n"
             "END:VEVENT\r\nEND:VCALENDAR\r\n"
         )
         (folder / f"{uid[:6]}.ics").write_text(event, encoding="utf-8")
@@ -84,9 +154,15 @@ def make_home(root: Path) -> Home:
     )
     (home.tasks / "hello.yaml").write_text(
         f'title: "Soak note"\ninstructions: "Say hi.\n# runner state\nkeep this"\n'
-        f"key: {series_key(UIDS[0])}\n",
+        f"key: {series_key(UIDS[0])}\n" + GRANT,
         encoding="utf-8",
     )
+    (home.tasks / "writer.yaml").write_text(
+        'title: "Writer"\ninstructions: "Read shared/in.md, write a note."\n' + GRANT,
+        encoding="utf-8",
+    )
+    (home.root / "shared" / "out").mkdir(parents=True)
+    (home.root / "shared" / "in.md").write_text("Notes to read.\n", encoding="utf-8")
     return home
 
 
@@ -145,6 +221,7 @@ def check(
     counts: Counter[str] = Counter()
     failures: list[str] = []
     completed: Counter[str] = Counter()
+    records_seen: list[dict[str, Any]] = []
     for path in sorted(home.logs.rglob("*.jsonl")):
         raw = path.read_bytes()
         lines = raw.split(b"\n")
@@ -172,6 +249,9 @@ def check(
             [*base, "log", key, "--all", "--json"], capture_output=True, env=env, text=True
         )
         records = json.loads(shown.stdout)["executions"] if shown.returncode == 0 else []
+        if shown.returncode != 0:
+            failures.append(f"{key}: `runner log --all` failed: {shown.stderr.strip()}")
+        records_seen += records
         ids = Counter(str(r["id"]) for r in records)
         if any(n > 1 for n in ids.values()):
             failures.append(f"{key}: an execution id twice in `runner log --all`")
@@ -182,6 +262,7 @@ def check(
             if record["status"] == "completed":
                 completed[str(record["task"])] += 1
     counts["occurrences completed"] = sum(1 for t in completed if "/" in t)
+    failures += check_tools(home, records_seen, counts)
     twice = [t for t, n in completed.items() if n > 1 and "/" in t]
     if twice:
         failures.append(f"completed more than once: {twice}")
@@ -196,6 +277,58 @@ def check(
     return counts, failures
 
 
+HOSTILE = {"../escaped.md", "tasks/evil.yaml", "shared/evil.md"}
+RUNNER_OWN = (".runner", "logs", ".git", "calendars")
+
+
+def files_outside_grant(root: Path, home: Home) -> set[str]:
+    """The files under `root` (the soak's temp folder), but for those the runner
+    writes itself (its own folders, occurrence files) and the granted `shared/out/`."""
+    series = {series_key(uid) for uid in UIDS}
+    found: set[str] = set()
+    for path in root.rglob("*"):
+        if path.is_dir() and not path.is_symlink():
+            continue
+        if path.is_relative_to(home.root):
+            parts = path.relative_to(home.root).parts
+            if parts[0] in RUNNER_OWN or parts[:2] == ("shared", "out"):
+                continue
+            if parts[0] == "tasks" and len(parts) == 3 and parts[1] in series:
+                continue
+        found.add(str(path.relative_to(root)))
+    return found
+
+
+def check_tools(home: Home, records: list[dict[str, Any]], counts: Counter[str]) -> list[str]:
+    """The file tools' invariants: journals accounted for, hostile writes refused,
+    notes whole (files outside the grant are compared in main)."""
+    failures: list[str] = []
+    ids = {str(r["id"]) for r in records}
+    for journal in sorted((home.state / "runs").glob("*.jsonl")):
+        if journal.stem in ids:
+            counts["step journals left (their record written)"] += 1
+        else:
+            failures.append(f"{journal}: a step journal no record accounts for")
+    for record in records:
+        steps = record.get("steps") or []
+        counts["tool steps"] += len(steps)
+        counts["tool steps refused"] += sum(1 for s in steps if s.get("is_error"))
+        if steps and record.get("error") == "interrupted":
+            counts["interrupted mid tool loop (steps kept)"] += 1
+        for step in steps:
+            target = (step.get("input") or {}).get("path")
+            if step.get("tool") == "write_file" and target in HOSTILE and not step.get("is_error"):
+                failures.append(f"{record['id']}: write_file {target} was not refused")
+    for path in sorted((home.root / "shared" / "out").iterdir()):
+        if path.name.startswith(".") and path.name.endswith(".tmp"):
+            counts["temp files left by a kill mid-write"] += 1
+        elif note_whole(path.read_text(encoding="utf-8", errors="replace")):
+            counts["notes written, whole"] += 1
+        else:
+            failures.append(f"{path}: a note that is not whole")
+    return failures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=1800)
@@ -208,6 +341,7 @@ def main() -> None:
         env = {**os.environ, **api.env(), "TZ": "UTC"}
         users: dict[Path, str] = {}
         user_parts(home, users)
+        before = files_outside_grant(Path(tmp), home)
         started = time.monotonic()
         counts = Counter[str]()
         while time.monotonic() - started < args.seconds:
@@ -216,6 +350,8 @@ def main() -> None:
             user_parts(home, users)
         settle(home, env)
         found, failures = check(home, env, users)
+        for path in sorted(files_outside_grant(Path(tmp), home) - before):
+            failures.append(f"{path}: written outside the granted folder")
     print(f"soak: {args.seconds:.0f} s, seed {seed}, {sum(counts.values())} commands")
     for name, value in sorted((counts + found).items()):
         print(f"  {name}: {value}")

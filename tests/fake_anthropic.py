@@ -206,6 +206,10 @@ class FakeAnthropic:
                 return reply
             return Reply(text=f"Fake answer {self._served}.")
 
+    def _reply_for(self, path: str, body: dict[str, Any]) -> Reply:
+        """The reply to one request; a subclass may answer from what was asked."""
+        return self._next(path)
+
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         fake = self
 
@@ -234,7 +238,7 @@ class FakeAnthropic:
                     )
                     self._json(400, Reply(status=400, message=message).error_body())
                     return
-                reply = fake._next(path)
+                reply = fake._reply_for(path, body)
                 if reply.delay and fake._released.wait(reply.delay):
                     return  # shutting down
                 try:

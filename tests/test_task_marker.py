@@ -47,6 +47,25 @@ def test_marker_inside_a_double_quoted_scalar_is_user_text(home: Home) -> None:
     assert after.state.status == "completed"
 
 
+@pytest.mark.parametrize(
+    "tail",
+    [
+        'tools:\n  read: ["shared/**"]\n  write: ["shared/out/**"]\n',  # a block mapping
+        "tools:\n  mcp:\n    - time\n    - git\n\n# mine\n",  # nested, a comment after
+        "notify_on:\n- completed\n- failed\n",  # a block sequence at the left margin
+    ],
+)
+def test_a_block_collection_last_keeps_the_state_block_apart(home: Home, tail: str) -> None:
+    # The soak found it: a block node's end mark is where the next token starts, i.e.
+    # after the comment lines below it, so the marker seemed inside `tools:` and every
+    # task granting tools lost its state (a second marker on each write).
+    text = "title: Tools\ninstructions: x\n" + tail
+    path = write(home, "tooled", text)
+    assert user_part_after_writes(home, path) == text
+    assert tasks.parse_task(home, path).state.status == "completed"
+    assert path.read_text(encoding="utf-8").count("# runner state") == 1
+
+
 def test_marker_inside_a_flow_collection_is_user_text(home: Home) -> None:
     # A comment between flow entries: not a scalar, but inside a node all the same.
     text = "title: [\n# runner state\n]\ninstructions: x\n"
@@ -112,7 +131,15 @@ STYLES = {
     style=st.sampled_from(sorted(STYLES)),
     lines=st.lists(LINE, min_size=1, max_size=6),
     title_lines=st.lists(LINE, min_size=1, max_size=3),
-    trailer=st.sampled_from(["", "# a comment of mine\n", "model: m  # trailing\n"]),
+    trailer=st.sampled_from(
+        [
+            "",
+            "# a comment of mine\n",
+            "model: m  # trailing\n",
+            "tools:\n  read: [notes/**]\n",
+            "tools:\n  mcp:\n  - time\n",
+        ]
+    ),
 )
 def test_user_part_round_trips_in_every_style(
     tmp_path_factory: pytest.TempPathFactory,

@@ -62,9 +62,19 @@ def _top_level_spans(text: str) -> list[tuple[int, int, str | None]] | None:
     if not isinstance(node, yaml.MappingNode) or node.flow_style:
         return [(node.start_mark.index, node.end_mark.index, None)]
     return [
-        (k.start_mark.index, v.end_mark.index, str(k.value) if k.tag.endswith(":str") else None)
+        (k.start_mark.index, _end(v), str(k.value) if k.tag.endswith(":str") else None)
         for k, v in node.value
     ]
+
+
+def _end(node: yaml.Node) -> int:
+    """Where a node's text ends. A block collection's end mark is where the next token
+    starts, i.e. past the comment lines below it (the marker among them): its text
+    ends with its last child's instead."""
+    if isinstance(node, yaml.CollectionNode) and not node.flow_style and node.value:
+        last = node.value[-1]
+        return _end(last[1] if isinstance(node, yaml.MappingNode) else last)
+    return int(node.end_mark.index)
 
 
 def check_round_trip(path: Path, old: str, new: str) -> None:

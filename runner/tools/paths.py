@@ -6,6 +6,9 @@ BEFORE matching: a symlink that leaves the home, or one inside it that points in
 `.git/`, `.runner/` or `logs/`, is judged by where it really leads. Only the resolved
 path, relative to the resolved home, is matched against the grant globs.
 
+A home may keep runner.yaml, tasks/ or logs/ elsewhere in itself behind a symlink
+(dotfiles style): those real places are guarded as the names themselves are.
+
 Globs: `*` matches within one path part, `**` any number of parts (`notes/**` is
 everything under notes/), `?` one character; `[...]` as in fnmatch.
 """
@@ -85,10 +88,12 @@ class Checked:
     rel: str  # relative to the resolved home, with /
 
 
-def names_literally(glob: str, first: str) -> bool:
-    """Whether `glob`'s first path part is `first` itself, written without a wildcard."""
-    head = glob.strip().removeprefix("./").split("/")[0]
-    return head.casefold() == first and not any(c in head for c in "*?[")
+def names_literally(glob: str, place: str, folder: bool) -> bool:
+    """Whether `glob` names `place` (casefolded, home-relative) without a wildcard
+    before it: `tasks/**` names the folder tasks, `runner.yaml` the file."""
+    text = glob.strip().removeprefix("./").casefold()
+    wild = min((i for i, c in enumerate(text) if c in "*?["), default=len(text))
+    return text[:wild].startswith(place + "/") if folder else text == place
 
 
 def is_forbidden(rel: str) -> bool:
@@ -97,10 +102,31 @@ def is_forbidden(rel: str) -> bool:
     return parts[0] in FORBIDDEN_TOP or ".git" in parts
 
 
+def _real_places(root: Path, names: Iterable[str]) -> tuple[str, ...]:
+    """Where `names` (top-level in the home) really are, casefolded, when a symlink
+    puts one elsewhere in the home; their own names are always included."""
+    places = [name.casefold() for name in names]
+    for name in names:
+        try:
+            real = (root / name).resolve()
+        except (OSError, RuntimeError):  # a symlink loop: nothing behind it to reach
+            continue
+        if real != root and real.is_relative_to(root):
+            places.append(real.relative_to(root).as_posix().casefold())
+    return tuple(dict.fromkeys(places))
+
+
+def _under(rel: str, place: str) -> bool:
+    return rel == place or rel.startswith(place + "/")
+
+
 class PathGuard:
     def __init__(self, root: Path, read: Iterable[str], write: Iterable[str]) -> None:
         self.root = root.resolve()
         self.write = tuple(write)
+        self.forbidden_places = _real_places(self.root, FORBIDDEN_TOP)
+        self.control_files = _real_places(self.root, CONTROL_FILES)
+        self.control_dirs = _real_places(self.root, CONTROL_DIRS)
         self.read = tuple(read) + tuple(g for g in self.write if g not in tuple(read))
 
     def check(self, raw: object, *, writing: bool = False) -> Checked:
@@ -128,18 +154,24 @@ class PathGuard:
             raise Refused(f"{shown}: not granted to {what} (granted: {', '.join(globs) or 'none'})")
         return Checked(resolved, rel)
 
-    @staticmethod
-    def forbidden(text: str, rel: str) -> None:
-        if is_forbidden(rel):
+    def is_forbidden(self, rel: str) -> bool:
+        """Under .git/, .runner/ or logs/, or where a symlink among them really leads."""
+        folded = rel.casefold()
+        return is_forbidden(rel) or any(_under(folded, p) for p in self.forbidden_places)
+
+    def forbidden(self, text: str, rel: str) -> None:
+        if self.is_forbidden(rel):
             where = rel if rel == text.strip("/") else f"{text} (→ {rel})"
             raise Refused(f"{where}: .git/, .runner/ and logs/ are never open to tools")
 
-    @staticmethod
-    def control(text: str, rel: str, globs: Iterable[str]) -> None:
-        first = rel.split("/")[0].casefold()
-        if not (rel.casefold() in CONTROL_FILES or (first in CONTROL_DIRS and "/" in rel)):
+    def control(self, text: str, rel: str, globs: Iterable[str]) -> None:
+        folded = rel.casefold()
+        files = [(p, False) for p in self.control_files if folded == p]
+        folders = [(p, True) for p in self.control_dirs if folded.startswith(p + "/")]
+        places = files + folders
+        if not places:
             return
-        naming = [g for g in globs if names_literally(g, first)]
+        naming = [g for g in globs if all(names_literally(g, p, d) for p, d in places)]
         if not any(glob_matches(g, rel) for g in naming):
             where = rel if rel == text.strip("/") else f"{text} (→ {rel})"
             raise Refused(
@@ -149,7 +181,7 @@ class PathGuard:
 
     def readable(self, rel: str) -> bool:
         """Whether an already resolved relative path may be read."""
-        if is_forbidden(rel):
+        if self.is_forbidden(rel):
             return False
         return any(glob_matches(g, rel) for g in self.read)
 

@@ -267,3 +267,53 @@ def test_a_cli_that_cannot_start_is_said_in_words(home: Home, tmp_path: Path) ->
         anyio.run(start, [str(not_a_program)])
     with pytest.raises(BrainError, match="Claude Code not found at: /no/such/claude"):
         anyio.run(start, ["/no/such/claude"])
+
+
+# -- a CLI that misbehaves, through the whole brain --------------------------------------
+
+HUGE_LINE = """
+import sys
+sys.stdin.readline()  # the SDK's initialize
+sys.stdout.write('{"type": "system", "x": "' + "x" * (2 << 20) + '"}\\n')
+sys.stdout.flush()
+sys.stdin.read()
+"""
+
+DIES = """
+import sys
+sys.stderr.write("fatal: no such config\\n")
+sys.exit(7)
+"""
+
+
+def brain_with(home: Home, tmp_path: Path, body: str) -> tuple[str, bool | None, list[int]]:
+    from runner.brain import process_tree
+    from runner.clock import SystemClock
+    from runner.run.executor import run_task
+    from tests.claude_code_support import task
+
+    script = tmp_path / "claude"
+    script.write_text(f"#!{sys.executable}\n{body}", encoding="utf-8")
+    script.chmod(0o755)
+    settings = configure(home)
+    task(home, "Hello.")
+    brain = ClaudeCodeBrain(settings.brain, home.root, cli_path=script)
+    outcome = run_task(home, settings, "hello", brain, SystemClock())
+    assert outcome.status == "failed" and brain.last_tag is not None
+    return outcome.record.error or "", outcome.record.retryable, process_tree.tagged(brain.last_tag)
+
+
+def test_a_cli_line_over_a_megabyte_fails_the_run_and_ends_the_cli(
+    home: Home, tmp_path: Path
+) -> None:
+    error, _, left = brain_with(home, tmp_path, HUGE_LINE)
+    assert error.startswith("Claude Code failed: CLIJSONDecodeError")
+    assert "maximum buffer size of 1048576 bytes" in error
+    assert left == []
+
+
+def test_a_cli_that_dies_at_once_is_said_with_its_last_words(home: Home, tmp_path: Path) -> None:
+    error, _, left = brain_with(home, tmp_path, DIES)
+    assert error.startswith("Claude Code failed: ")
+    assert "exit code 7" in error or "fatal: no such config" in error, error
+    assert left == []

@@ -29,6 +29,8 @@ MAX_LINE = 1024 * 1024  # bytes: the SDK's own bound on one message
 GRACE = 5.0  # seconds a CLI whose input was closed may take to exit, per step
 VERBATIM_SINCE = (2, 1, 248)  # the first CLI that delivers a prompt as written
 
+GONE = (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError)
+
 log = logging.getLogger("runner.brain")
 
 
@@ -68,7 +70,7 @@ class CLITransport(Transport):
     async def close_input(self) -> None:
         self.ready = False
         if self.process.stdin is not None:
-            with suppress(OSError, anyio.BrokenResourceError, anyio.ClosedResourceError):
+            with suppress(*GONE):
                 await self.process.stdin.aclose()
 
     def read_messages(self) -> AsyncIterator[dict[str, Any]]:
@@ -104,10 +106,20 @@ class CLITransport(Transport):
                         stop()
                 with anyio.move_on_after(self.grace):
                     await self.process.wait()
-            for stream in (self.process.stdout, self.process.stderr):
-                if stream is not None:
-                    with suppress(OSError, anyio.BrokenResourceError, anyio.ClosedResourceError):
-                        await stream.aclose()
+            await self.drain()
+
+    async def drain(self) -> None:
+        """Read stdout to its end: a pipe left with unread output is never closed by
+        asyncio (it stops reading when its buffer is full), and is then reported as
+        left open when the event loop ends. The CLI has exited: the end is near."""
+        stdout = self.process.stdout
+        if stdout is None:
+            return
+        with anyio.move_on_after(self.grace), suppress(*GONE):
+            async for _ in stdout:
+                pass
+        with suppress(*GONE):
+            await stdout.aclose()
 
     def check_version(self, message: dict[str, Any]) -> None:
         """As the SDK does: say when the CLI is too old to deliver prompts as written."""

@@ -98,6 +98,9 @@ for line in sys.stdin:
     print(outcome.status, "Item 59" in (outcome.record.response or ""), flush=True)
 """
 
+# What `runner run` cannot hide: the SDK's import, as the runner makes it (gc paused).
+IMPORT_ONLY = "import gc; gc.disable(); import claude_agent_sdk"
+
 ANSWER = [f"Item {n}: something that still needs doing. " for n in range(60)]
 
 
@@ -127,7 +130,7 @@ def commands(root: Path, cli_path: Path, bare_file: Path) -> dict[str, list[str]
         "runner run": [PY, "-m", "runner", "--home", str(root), "run", "bench"],
         "claude -p": [str(cli_path), "-p", PROMPT, *model],
         "claude -p, runner's flags": [str(cli_path), "-p", PROMPT, *model, *flags],
-        "import claude_agent_sdk": [PY, "-c", "import claude_agent_sdk"],
+        "import claude_agent_sdk": [PY, "-c", IMPORT_ONLY],
         "bare SDK script": [PY, str(bare_file), PROMPT, str(root)],
     }
 
@@ -190,7 +193,51 @@ def main() -> None:
         assert warm.stdin is not None
         warm.stdin.close()
         warm.wait()
+        steps = [timeline(argvs, env, root, api) for _ in range(rounds)]
     report(times, requests, rounds, cli_version(cli_path))
+    print("where the time goes (ms from the start of the process, medians; separate runs):")
+    for name in steps[0]:
+        values = sorted(step[name] for step in steps)
+        low, high = values[0] * 1000, values[-1] * 1000
+        print(f"  {name:34s} {median(values) * 1000:7.1f}  ({low:.0f} .. {high:.0f})")
+
+
+def timeline(
+    argvs: dict[str, list[str]], env: dict[str, str], root: Path, api: FakeAnthropic
+) -> dict[str, float]:
+    """One `runner --debug run` and one `claude -p`: when each step was reached, read
+    from the runner's debug lines as they arrive and the server's own clock."""
+    steps: dict[str, float] = {}
+    (root / "logs" / "bench.jsonl").unlink(missing_ok=True)
+    api.queue(Reply(chunks=ANSWER, text="".join(ANSWER)))
+    argv = argvs["runner run"]
+    before = len(api.timings)
+    start = time.perf_counter()
+    runner = subprocess.Popen(
+        [*argv[:3], "--debug", *argv[3:]], env=env, cwd=root, text=True,
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    assert runner.stderr is not None
+    for line in runner.stderr:
+        for mark in ("CLI started", "SDK imported"):
+            if mark in line:
+                steps[f"runner: {mark}"] = time.perf_counter() - start
+    runner.wait()
+    end = time.perf_counter() - start
+    request, answered = api.timings[before]
+    steps["runner: request at the server"] = request - start
+    steps["runner: answer written"] = answered - start
+    steps["runner: process ended"] = end
+    api.queue(Reply(chunks=ANSWER, text="".join(ANSWER)))
+    before = len(api.timings)
+    start = time.perf_counter()
+    timed(argvs["claude -p"], env, root, True)
+    end = time.perf_counter() - start
+    request, answered = api.timings[before]
+    steps["claude -p: request at the server"] = request - start
+    steps["claude -p: answer written"] = answered - start
+    steps["claude -p: process ended"] = end
+    return steps
 
 
 WARM_NAME = "warm run (watch)"

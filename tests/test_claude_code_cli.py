@@ -22,8 +22,9 @@ import anyio
 import pytest
 
 from runner.brain import claude_code_cli as cli
-from runner.brain.claude_code import Ask, ClaudeCodeBrain, Run
+from runner.brain.claude_code import ClaudeCodeBrain, Run
 from runner.brain.claude_code_grants import permissions
+from runner.brain.claude_code_setup import Ask
 from runner.home import Home
 from runner.tasks.grants import ToolGrants
 from tests.claude_code_support import configure
@@ -102,7 +103,8 @@ def test_starting_the_cli_imports_no_sdk(home: Home, tmp_path: Path) -> None:
     code = f"""
 import sys, anyio
 from pathlib import Path
-from runner.brain.claude_code import Ask, ClaudeCodeBrain, Run
+from runner.brain.claude_code import ClaudeCodeBrain, Run
+from runner.brain.claude_code_setup import Ask
 from runner.settings import load_settings
 home = Path({str(home.root)!r})
 brain = ClaudeCodeBrain(load_settings(home / "runner.yaml").brain, home, Path({str(fake_cli)!r}))

@@ -19,17 +19,23 @@ else its own login.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runner.brain import claude_code_cli as cli
 from runner.brain import claude_code_setup as setup
 from runner.brain import process_tree
-from runner.brain.claude_code_grants import NO_PERMISSIONS, Permissions, permissions, refusal
-from runner.brain.claude_code_setup import describe_result, quiet_sdk_log, redact, sdk_leftovers
+from runner.brain.claude_code_grants import permissions, refusal
+from runner.brain.claude_code_setup import (
+    Ask,
+    describe_result,
+    quiet_sdk_log,
+    redact,
+    sdk_leftovers,
+)
 from runner.brain.claude_code_steps import StepTracker
 from runner.brain.offline import estimate_tokens, request_text
 from runner.brain.protocol import (
@@ -44,8 +50,6 @@ from runner.errors import BrainError
 from runner.events import notify
 from runner.home import Home
 from runner.settings import BrainSettings
-from runner.tasks.grants import NO_TOOLS, ToolGrants
-from runner.tools.steps import StepSink
 
 if TYPE_CHECKING:
     from anyio.abc import Process, TaskGroup
@@ -53,6 +57,8 @@ if TYPE_CHECKING:
 
 
 STARTUP = 60.0  # seconds the CLI may take to start before `brain.timeout` applies
+
+log = logging.getLogger("runner.brain")
 
 
 class ClaudeCodeBrain:
@@ -147,21 +153,6 @@ class ClaudeCodeBrain:
         )
 
 
-@dataclass(frozen=True)
-class Ask:
-    """One question for the CLI: the user message and the text for its system prompt."""
-
-    prompt: str
-    system_append: str
-    model: str
-    max_tokens: int
-    grants: ToolGrants = NO_TOOLS
-    permissions: Permissions = NO_PERMISSIONS
-    max_turns: int | None = None
-    max_run_tokens: int | None = None
-    on_step: StepSink | None = None
-
-
 class Run:
     """Drives one CLI process: streams its text, watches its silence, reads its result."""
 
@@ -251,6 +242,7 @@ class Run:
         )
         own = setup.run_env(brain.settings, ask.max_tokens, process_tree.tagged_env(self.tag))
         process = await cli.spawn(argv, cli.environment(own, brain.home), brain.home)
+        log.debug("claude-code: CLI started (pid %d)", process.pid)
         if left := process_tree.sweep_orphans():
             msg = f"claude-code: ended {len(left)} processes left by a runner that was killed"
             notify(msg, "info")
@@ -258,6 +250,7 @@ class Run:
 
     async def consume(self, process: Process, group: TaskGroup) -> None:
         cli.import_sdk()  # while the CLI starts
+        log.debug("claude-code: SDK imported")
         from claude_agent_sdk import query
 
         from runner.brain.claude_code_transport import CLITransport, read_stderr

@@ -16,12 +16,16 @@ from __future__ import annotations
 import logging
 import os
 import re
+from dataclasses import dataclass
 from typing import Any
 
+from runner.brain.claude_code_grants import NO_PERMISSIONS, Permissions
 from runner.brain.messages import SUMMARY_HEADING, assistant_text
 from runner.brain.protocol import BrainRequest, PriorTurn
 from runner.errors import BrainError
 from runner.settings import BrainSettings
+from runner.tasks.grants import NO_TOOLS, ToolGrants
+from runner.tools.steps import StepSink
 
 QUIET_ENV = {
     "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
@@ -39,6 +43,21 @@ UNATTENDED = (
 MAX_TURNS = "max_turns"
 MAX_RUN_TOKENS = "max_run_tokens"
 HISTORY_HEADING = "Earlier executions of this task (oldest first), your memory of this series:"
+
+
+@dataclass(frozen=True)
+class Ask:
+    """One question for the CLI: the user message and the text for its system prompt."""
+
+    prompt: str
+    system_append: str
+    model: str
+    max_tokens: int
+    grants: ToolGrants = NO_TOOLS
+    permissions: Permissions = NO_PERMISSIONS
+    max_turns: int | None = None
+    max_run_tokens: int | None = None
+    on_step: StepSink | None = None
 
 
 def run_env(settings: BrainSettings, max_tokens: int, tags: dict[str, str]) -> dict[str, str]:

@@ -175,6 +175,7 @@ class Run:
         self.spent = Usage()  # the finished round trips' usage, from the stream
         self.current: dict[str, Any] = {}  # the round trip under way
         self.turns_started = 0
+        self.cli = ""  # the CLI's path, once started
 
     def stderr_line(self, line: str) -> None:
         self.last = time.monotonic()
@@ -232,8 +233,9 @@ class Run:
         """Start the CLI before importing the SDK: it boots on the other core meanwhile
         (claude_code_cli.py). Then end what a killed runner left running."""
         ask, brain = self.ask, self.brain
+        self.cli = cli.find_cli(brain.cli_path)
         argv = cli.command(
-            cli.find_cli(brain.cli_path),
+            self.cli,
             system_append=ask.system_append,
             model=ask.model,
             perms=ask.permissions,
@@ -255,7 +257,7 @@ class Run:
 
         from runner.brain.claude_code_transport import CLITransport, read_stderr
 
-        transport = CLITransport(process, cli.find_cli(self.brain.cli_path))
+        transport = CLITransport(process, self.cli)
         group.start_soon(read_stderr, process, self.stderr_line)
         try:
             options = self.brain.options(self.ask, self.tag, self)

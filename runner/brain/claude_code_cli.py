@@ -69,7 +69,7 @@ def find_cli(explicit: Path | None) -> str:
     """The CLI to run: the one given, else the SDK's bundled one, else `claude`."""
     if explicit is not None:
         return str(explicit)
-    bundled = sdk_folder() / "_bundled" / "claude"
+    bundled = sdk_folder() / "_bundled" / ("claude.exe" if os.name == "nt" else "claude")
     if bundled.is_file():
         return str(bundled)
     if found := shutil.which("claude"):

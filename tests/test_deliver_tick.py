@@ -159,3 +159,73 @@ def test_a_scheduled_task_delivers_like_an_event_pointing_at_it(
     assert message.body is not None and message.body["title"] == "Daily plan: completed"
     assert "output: plans/2026-11-26.md" in message.body["message"].splitlines()
     assert (home.root / "plans" / "2026-11-26.md").is_file()
+
+
+def test_a_failure_whose_retry_never_came_is_told_once_grace_has_passed(
+    home: Home, receiver: Receiver
+) -> None:
+    # The laptop failed a run, then slept past `grace`: the retry can no longer
+    # happen, so the failure is told at wake-up instead of never.
+    daily_task(home, "notify_on: [failed]\n")
+    write_ics(home, "d.ics", event("uid-1", NOW, extra="DESCRIPTION:task: daily"))
+    settings = with_target(receiver, retries=2, grace=600)
+    brain = flaky_brain(failures=99)
+    clock = FakeClock(NOW + timedelta(seconds=5))
+    assert [o.status for o in run_tick(home, clock, settings, brain=brain).outcomes] == ["failed"]
+    clock.advance(300)  # awake, within grace: it would retry now; nothing told yet
+    assert [o.status for o in run_tick(home, clock, settings, brain=brain).outcomes] == ["failed"]
+    assert receiver.requests == []
+    clock.advance(3600)  # asleep past grace: no retry can come any more
+    assert run_tick(home, clock, settings, brain=brain).outcomes == ()
+    [message] = receiver.wait_for(1)
+    assert message.body is not None and message.body["title"] == "Job: failed"
+    assert "not retried" in message.body["message"]
+    assert "after 2 attempts" in message.body["message"]
+    clock.advance(3600)
+    assert run_tick(home, clock, settings, brain=brain).outcomes == ()
+    assert len(receiver.requests) == 1
+    assert len(executions(home, "uid-1")) == 2
+
+
+def test_a_retry_that_completes_drops_the_failure_kept_for_later(
+    home: Home, receiver: Receiver
+) -> None:
+    daily_task(home, "notify_on: [failed]\n")
+    write_ics(home, "d.ics", event("uid-1", NOW, extra="DESCRIPTION:task: daily"))
+    settings = with_target(receiver, retries=2, grace=600)
+    brain = flaky_brain(failures=1)
+    clock = FakeClock(NOW + timedelta(seconds=5))
+    assert [o.status for o in run_tick(home, clock, settings, brain=brain).outcomes] == ["failed"]
+    clock.advance(60)
+    assert [o.status for o in run_tick(home, clock, settings, brain=brain).outcomes] == [
+        "completed"
+    ]
+    clock.advance(7200)  # long past grace: nothing is told about the first failure
+    assert run_tick(home, clock, settings, brain=brain).outcomes == ()
+    assert receiver.requests == []
+
+
+def test_a_kept_failure_whose_retry_is_in_the_log_is_dropped_not_told(
+    home: Home, receiver: Receiver
+) -> None:
+    # A retry that died after its record, before it could drop the kept failure
+    # (simulated: the entry is put back): the log says it was retried, so no
+    # false "not retried" message goes out.
+    daily_task(home, "notify_on: [failed]\n")
+    write_ics(home, "d.ics", event("uid-1", NOW, extra="DESCRIPTION:task: daily"))
+    settings = with_target(receiver, retries=2, grace=600)
+    brain = flaky_brain(failures=1)
+    clock = FakeClock(NOW + timedelta(seconds=5))
+    assert [o.status for o in run_tick(home, clock, settings, brain=brain).outcomes] == ["failed"]
+    [kept] = (home.state / "outbox").iterdir()
+    saved = kept.read_bytes()
+    clock.advance(60)
+    assert [o.status for o in run_tick(home, clock, settings, brain=brain).outcomes] == [
+        "completed"
+    ]
+    assert not kept.exists()
+    kept.write_bytes(saved)
+    clock.advance(7200)
+    assert run_tick(home, clock, settings, brain=brain).outcomes == ()
+    assert receiver.requests == []
+    assert not kept.exists()

@@ -46,18 +46,30 @@ class Entry:
     path: Path
     report: Report
     delivery: Delivery
+    key: str | None = None  # the series, for an entry whose sending waited (`due`)
 
 
 def outbox(home: Home) -> Path:
     return home.state / "outbox"
 
 
-def put(home: Home, name: str, report: Report, delivery: Delivery) -> str:
-    """Keep `report` until it is sent; `name` (an execution id) makes a retry idempotent."""
+def put(
+    home: Home,
+    name: str,
+    report: Report,
+    delivery: Delivery,
+    *,
+    due: str | None = None,
+    key: str | None = None,
+) -> str:
+    """Keep `report` until it is sent (not before `due`, an RFC 3339 UTC time);
+    `name` (an execution id) makes a retry idempotent."""
     if not _NAME.fullmatch(name):
         raise ValueError(f"bad outbox name {name!r}")
     body = {
         "version": 1,
+        "due": due,
+        "key": key,
         "report": dataclasses.asdict(report),
         "delivery": {
             "notify": list(delivery.notify) if delivery.notify is not None else None,
@@ -73,8 +85,14 @@ def claim(home: Home, name: str) -> Path | None:
     return _rename(outbox(home) / f"{name}.json")
 
 
-def leftovers(home: Home) -> list[str]:
-    """Entries nobody is sending: never claimed, or claimed by a process that is gone.
+def forget(home: Home, name: str) -> None:
+    """Drop an unclaimed entry that is no longer true (a waiting failure was retried)."""
+    done(outbox(home) / f"{name}.json")
+
+
+def leftovers(home: Home, now: str) -> list[str]:
+    """Entries nobody is sending, due by `now`: never claimed, or claimed by a process
+    that is gone.
 
     An unclaimed entry may belong to a live run that has not sent it yet; taking it
     is harmless, since only one rename of it succeeds.
@@ -86,7 +104,7 @@ def leftovers(home: Home) -> list[str]:
     found: list[str] = []
     for name in names:
         if name.endswith(".json") and _NAME.fullmatch(name[:-5]):
-            if _regular(outbox(home) / name):
+            if _regular(outbox(home) / name) and not _waiting(outbox(home) / name, now):
                 found.append(name[:-5])
             continue
         claimed = _CLAIMED.fullmatch(name)
@@ -106,6 +124,7 @@ def load(path: Path, warn: Callable[[str], None]) -> Entry | None:
     try:
         body = json.loads(_read(path))
         report = Report(**_fields(body["report"], Report))
+        key = body.get("key")
         raw = body["delivery"]
         notify = raw["notify"]
         delivery = Delivery(
@@ -120,7 +139,7 @@ def load(path: Path, warn: Callable[[str], None]) -> Entry | None:
         with contextlib.suppress(OSError):  # a folder put here by someone: left alone
             path.unlink()
         return None
-    return Entry(path, report, delivery)
+    return Entry(path, report, delivery, key if isinstance(key, str) else None)
 
 
 def done(path: Path) -> None:
@@ -150,6 +169,17 @@ def _regular(path: Path) -> bool:
         return stat.S_ISREG(os.lstat(path).st_mode)
     except OSError:
         return False
+
+
+def _waiting(path: Path, now: str) -> bool:
+    """Whether the entry at `path` has a `due` time still ahead (RFC 3339 UTC strings
+    of one format compare as times). A file that cannot be read is not waiting: the
+    sender then drops it."""
+    try:
+        due = json.loads(_read(path)).get("due")
+    except (OSError, ValueError, AttributeError):
+        return False
+    return isinstance(due, str) and due > now
 
 
 def _fields(raw: Any, cls: type) -> dict[str, Any]:

@@ -15,14 +15,16 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 
-from runner.clock import Clock
+from runner.clock import Clock, utc_iso
 from runner.deliver import outbox
 from runner.deliver.message import Report
 from runner.deliver.notify import Sent, deliver, wanted
 from runner.deliver.output import OutputRefused, render_output, write_output
 from runner.deliver.send import prewarm
+from runner.errors import RunnerError
 from runner.events import notify
 from runner.home import Home
 from runner.logs.records import ExecutionRecord
@@ -55,6 +57,38 @@ def queue(home: Home, name: str, report: Report, delivery: Delivery) -> str | No
 def queue_run(home: Home, task: tasks.Task, record: ExecutionRecord) -> str | None:
     """A run's notification, named by its execution id (a retry writes the same entry)."""
     return queue(home, record.id, run_report(task, record), task.delivery)
+
+
+def queue_waiting_failure(
+    home: Home, task: tasks.Task, record: ExecutionRecord, last_chance: datetime
+) -> None:
+    """A failure with a retry to come: told only if no retry has replaced it by
+    `last_chance` (the occurrence's time plus `grace`), e.g. the machine slept."""
+    if "failed" not in task.delivery.notify_on:
+        return
+    report = run_report(task, record)
+    note = "not retried: the next try did not come before `grace` passed"
+    report = replace(report, text=f"{report.text or 'failed'}\n({note})")
+    try:
+        outbox.put(
+            home,
+            _waiting_name(task.id),
+            report,
+            task.delivery,
+            due=utc_iso(last_chance),
+            key=task.key,
+        )
+    except OSError as exc:
+        notify(f"{task.id}: notification not kept for later: {exc.strerror or exc}")
+
+
+def forget_waiting_failure(home: Home, task_id: str) -> None:
+    """A new try of `task_id` ran: a failure kept for later is no longer the news."""
+    outbox.forget(home, _waiting_name(task_id))
+
+
+def _waiting_name(task_id: str) -> str:
+    return "retry-" + uuid.uuid5(uuid.NAMESPACE_URL, task_id).hex
 
 
 def queue_recovered_failure(home: Home, task: tasks.Task) -> str | None:
@@ -145,6 +179,9 @@ def send_pending(
         entry = outbox.load(path, warn) if path is not None else None
         if entry is None:
             continue
+        if entry.key is not None and _retried(home, entry):
+            outbox.done(entry.path)
+            continue
         try:
             sent.extend(deliver(home, settings, entry.report, entry.delivery, clock, warn))
         finally:
@@ -152,10 +189,20 @@ def send_pending(
     return sent
 
 
+def _retried(home: Home, entry: outbox.Entry) -> bool:
+    """Whether a failure that waited was since retried (its news is stale)."""
+    assert entry.key is not None
+    try:
+        history = SeriesBook(home, entry.key).history(entry.report.task_id)
+    except RunnerError:
+        return False  # a log that cannot be read: tell rather than drop
+    return history.completed or history.attempts > entry.report.attempts
+
+
 def flush_outbox(home: Home, settings: Settings, clock: Clock, warn: Warn) -> list[Sent]:
     """Send what a process that died left in the outbox (SPEC: nothing is lost)."""
     try:
-        names = outbox.leftovers(home)
+        names = outbox.leftovers(home, utc_iso(clock.now()))
     except OSError as exc:
         warn(f"the notification outbox cannot be read: {exc.strerror or exc}")
         return []

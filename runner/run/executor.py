@@ -26,6 +26,7 @@ from runner.logs.records import INTERRUPTED, ExecutionRecord
 from runner.logs.tail import read_recent
 from runner.run.delivery import (
     flush_outbox,
+    forget_waiting_failure,
     output_for,
     prewarm_for,
     queue_run,
@@ -81,6 +82,7 @@ def run_task(
             # Asked for by hand, it runs once: a failure is final. A completed run's
             # notification was queued before its final state (Ending).
             if outcome.task is not None:
+                forget_waiting_failure(home, outcome.task.id)
                 queued = (
                     outcome.record.id
                     if outcome.ok

@@ -33,9 +33,11 @@ from runner.locks import holding_series
 from runner.run import history as claims
 from runner.run.delivery import (
     final_failure,
+    forget_waiting_failure,
     queue_recovered_failure,
     queue_run,
     queue_skip,
+    queue_waiting_failure,
     send_pending,
 )
 from runner.run.executor import RunOutcome, run_locked
@@ -125,6 +127,7 @@ def _run_one_locked(
             state, _ = verdict(home, settings, SeriesBook(home, task.key), occurrence, now)
             if state == Verdict.DONE and task.state.status == TaskStatus.FAILED:
                 # It died on its last try: that failure is final, and told like any other.
+                forget_waiting_failure(home, task.id)
                 queued = queue_recovered_failure(home, task)
                 pending.extend([queued] if queued else [])
             if state != Verdict.RETRY:
@@ -136,10 +139,8 @@ def _run_one_locked(
         claims.write_claim(home, task.id, "completed")
     # A failure is told once, after its last retry (SPEC "Delivery").
     final = outcome.ok or final_failure(home, settings, occurrence, clock.now())
-    if final and outcome.task is not None:
-        # A completed run's entry was kept before its final state (executor.Ending).
-        queued = outcome.record.id if outcome.ok else queue_run(home, outcome.task, outcome.record)
-        pending.extend([queued] if queued else [])
+    if outcome.task is not None:
+        _decide_notification(home, settings, occurrence, outcome, final, pending)
     emit(
         Finished(
             **_about(occurrence),
@@ -170,6 +171,25 @@ def _shown(task: tasks.Task, emit: EventSink) -> StepSink:
         )
 
     return show
+
+
+def _decide_notification(
+    home: Home,
+    settings: Settings,
+    occurrence: Occurrence,
+    outcome: RunOutcome,
+    final: bool,
+    pending: list[str],
+) -> None:
+    assert outcome.task is not None
+    forget_waiting_failure(home, outcome.task.id)  # this try is the news now
+    if not final:  # told later only if its retry never comes (the machine slept)
+        last_chance = occurrence.fire_at + timedelta(seconds=settings.grace)
+        queue_waiting_failure(home, outcome.task, outcome.record, last_chance)
+        return
+    # A completed run's entry was kept before its final state (executor.Ending).
+    queued = outcome.record.id if outcome.ok else queue_run(home, outcome.task, outcome.record)
+    pending.extend([queued] if queued else [])
 
 
 def _as_problem(occurrence: Occurrence, exc: RunnerError) -> Problem:

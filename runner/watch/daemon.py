@@ -118,7 +118,7 @@ class Watch:
             pool.submit,
             self.emit,
             changes,
-            on_gap=sync.poke,
+            on_gap=lambda: (sync.poke(), self._flush()),  # a wake: kept failures may be due
         )
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)

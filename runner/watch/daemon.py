@@ -118,7 +118,7 @@ class Watch:
             pool.submit,
             self.emit,
             changes,
-            on_gap=lambda: (sync.poke(), self._flush()),  # a wake: kept failures may be due
+            on_gap=lambda: self._woke(sync),
         )
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
@@ -147,6 +147,12 @@ class Watch:
         cache.save()
         self.emit(Stopped(interrupted))
         return 0
+
+    def _woke(self, sync: BackgroundSync) -> None:
+        """After a suspend or a clock jump: sync now, and send a kept failure whose
+        retry the sleep made impossible."""
+        sync.poke()
+        self._flush()
 
     def _flush(self) -> None:
         """Send the outbox's leftovers in the background: never holds up the loop."""

@@ -19,6 +19,7 @@ from runner.home import Home
 from runner.logs import store as logs
 from runner.run.executor import run_task
 from runner.run.journal import Journal, execution_id, journal_path, read_steps
+from runner.run.toolrun import StepLog
 from runner.settings import Settings
 from runner.tools.steps import Step
 from tests.conftest import cli, kill_at
@@ -96,6 +97,16 @@ def test_close_waits_for_the_last_sync(tmp_path: Path) -> None:
     assert not closing.is_alive()
     journal.append(step(2))  # after close (an abandoned loop): ignored, no new journal
     assert len(lines(path)) == 1
+
+
+def test_a_step_after_the_run_is_recorded_is_neither_kept_nor_shown(home: Home) -> None:
+    shown: list[Step] = []
+    sink = StepLog(home, "e", shown.append)
+    sink(step(1))
+    sink.close()
+    sink(step(2))  # a loop left running in an abandoned thread (a watch shutting down)
+    assert sink.steps == shown == [step(1)]
+    assert [s.input for s in read_steps(home, "e")] == [{"path": "notes/1.md"}]
 
 
 def broken_disk(fd: int) -> None:

@@ -79,11 +79,12 @@ class Journal:
         self._pool: ThreadPoolExecutor | None = None
         self._closed = False
 
-    def append(self, step: Step) -> None:
+    def append(self, step: Step) -> bool:
+        """Write the step's line; False (nothing written) once the journal is closed."""
         data = step_line(step)
         with self._lock:
             if self._closed:
-                return
+                return False
             self._wait()  # the previous line is durable before this one is written
             fd = self._open()
             try:
@@ -100,6 +101,7 @@ class Journal:
                 self._pool = ThreadPoolExecutor(1, thread_name_prefix="journal-sync")
             self._pending = self._pool.submit(self._durable, fd, self._created)
             self._created = False
+        return True
 
     def sync(self) -> None:
         """Wait until every appended line is on disk; raises if a sync failed."""

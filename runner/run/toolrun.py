@@ -34,7 +34,8 @@ class StepLog:
         self.journal = Journal(journal_path(self.home, self.exec_id))
 
     def __call__(self, step: Step) -> None:
-        self.journal.append(step)
+        if not self.journal.append(step):
+            return  # the run is recorded: a loop left running (a watch shutting down) is not
         self.steps.append(step)
         if self.show is not None:
             self.show(step)

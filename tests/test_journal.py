@@ -16,6 +16,7 @@ import pytest
 from runner.brain.anthropic_brain import AnthropicBrain
 from runner.clock import utc_iso
 from runner.home import Home
+from runner.init import init_home
 from runner.logs import store as logs
 from runner.run.executor import run_task
 from runner.run.journal import Journal, execution_id, journal_path, read_steps
@@ -25,7 +26,7 @@ from runner.tools.steps import Step
 from tests.conftest import cli, kill_at
 from tests.fake_anthropic import FakeAnthropic, Reply, ToolCall
 from tests.fakes import FakeClock
-from tests.test_tool_loop import api, settings, use  # noqa: F401  (fixtures)
+from tests.test_tool_loop import TASK, api, settings, use  # noqa: F401  (fixtures)
 
 START = datetime(2026, 12, 1, 7, 0, tzinfo=UTC)
 
@@ -196,3 +197,31 @@ def test_sigkill_after_the_write_before_its_sync_keeps_the_step(
     assert [s.tool for s in first.steps or ()] == ["write_file"]
     assert second.status == "completed" and not journal.exists()
     assert "used write_file plans/a.md" in json.dumps(api.message_requests[-1].body["messages"])
+
+
+def test_a_journal_write_that_fails_fails_the_run_and_the_record_keeps_the_step(
+    tmp_path: Path, fake_anthropic: FakeAnthropic
+) -> None:
+    """An I/O error half-way through the step's line (RUNNER_TEST_FAIL_WRITE): a clear
+    error, the run recorded as failed with the call it made, the next run fine."""
+    for n in range(1, 8):  # the n-th durable write of the run is the journal's
+        home = Home(tmp_path / f"home{n}")
+        init_home(home)
+        home.settings_file.write_text("brain:\n  provider: anthropic\n  max_retries: 0\n")
+        (home.tasks / "plan.yaml").write_text(TASK, encoding="utf-8")
+        fake_anthropic.queue(use("write_file", path="plans/a.md", content="one\n"))
+        fake_anthropic.queue(Reply(text="Done."))
+        env = {**fake_anthropic.env(), "RUNNER_TEST_FAIL_WRITE": str(n)}
+        done = cli(home, "run", "plan", env=env)
+        if f"INJECTED {n} journal step" in done.stderr:
+            break
+    else:
+        pytest.fail("no run reached the journal's write")
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "runner: journal step: Input/output error (injected)" in done.stderr
+    (record,) = logs.read_log(home, "plan").executions
+    assert record.status == "failed" and "Input/output error" in (record.error or "")
+    assert [(s.tool, s.subject) for s in record.steps or ()] == [("write_file", "plans/a.md")]
+    assert not list((home.state / "runs").glob("*.jsonl"))  # recorded: the journal is gone
+    fake_anthropic.queue(Reply(text="Again."))
+    assert cli(home, "run", "plan", env=fake_anthropic.env()).returncode == 0

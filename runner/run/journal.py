@@ -79,6 +79,10 @@ class Journal:
         self._pool: ThreadPoolExecutor | None = None
         self._closed = False
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def append(self, step: Step) -> bool:
         """Write the step's line; False (nothing written) once the journal is closed."""
         data = step_line(step)

@@ -34,9 +34,12 @@ class StepLog:
         self.journal = Journal(journal_path(self.home, self.exec_id))
 
     def __call__(self, step: Step) -> None:
-        if not self.journal.append(step):
+        if self.journal.closed:
             return  # the run is recorded: a loop left running (a watch shutting down) is not
+        # Kept before the journal's write: if that fails, the run fails and its record
+        # still lists the call (a file it wrote is no less written).
         self.steps.append(step)
+        self.journal.append(step)
         if self.show is not None:
             self.show(step)
 

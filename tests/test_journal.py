@@ -22,6 +22,7 @@ from runner.run.executor import run_task
 from runner.run.journal import Journal, execution_id, journal_path, read_steps
 from runner.run.toolrun import StepLog
 from runner.settings import Settings
+from runner.tasks import files as tasks
 from runner.tools.steps import Step
 from tests.conftest import cli, kill_at
 from tests.fake_anthropic import FakeAnthropic, Reply, ToolCall
@@ -173,6 +174,24 @@ def test_a_run_whose_journal_cannot_sync_fails_loudly(
     (record,) = logs.read_log(home, "plan").executions
     assert record.status == "failed" and "could not be synced" in (record.error or "")
     assert len(api.message_requests) == 2
+
+
+def test_a_run_failing_otherwise_keeps_its_own_error_when_its_journal_cannot_sync(
+    home: Home,
+    settings: Settings,  # noqa: F811
+    api: FakeAnthropic,  # noqa: F811
+    fifo_journal: Path,
+) -> None:
+    api.queue(use("read_file", path="notes/inbox.md"), Reply(status=400, message="no"))
+    brain = AnthropicBrain(settings.brain)
+    with pytest.raises(OSError, match="could not be synced") as caught:
+        run_task(home, settings, "plan", brain, FakeClock(START))
+    assert caught.value.filename == str(fifo_journal)
+    (record,) = logs.read_log(home, "plan").executions
+    # Recorded as what it was (not retryable), not left `running` to become `interrupted`.
+    assert (record.status, record.error, record.retryable) == ("failed", "bad request: no", False)
+    assert [s.tool for s in record.steps or ()] == ["read_file"]
+    assert tasks.load_task(home, "plan").state.status == "failed"
 
 
 def test_sigkill_after_the_write_before_its_sync_keeps_the_step(

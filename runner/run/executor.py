@@ -221,8 +221,10 @@ class Ending:
     ) -> RunOutcome:
         task = self.task
         # The journal's last sync ends before the record goes in: the record never
-        # overtakes its steps. A sync that failed raises here (journal.py).
-        self.sink.close()
+        # overtakes its steps. A failed sync (journal.py) is raised once the run is
+        # recorded with its own outcome; a completed run closed its journal already
+        # (run_locked), so there such a failure made it a failed run.
+        unsynced = self._close_journal()
         finished = utc_iso(self.clock.now())
         done = status == TaskStatus.COMPLETED
         output = output_for(task, parse_utc_iso(self.started)) if done else None
@@ -250,7 +252,16 @@ class Ending:
         pause_point("executor-after-output")
         state = replace(task.state, status=status, finished=finished, error=error)
         task = tasks.write_state(task, state)
+        if unsynced is not None:
+            raise unsynced
         return RunOutcome(task.id, task.key, status, record, task=task)
+
+    def _close_journal(self) -> OSError | None:
+        try:
+            self.sink.close()
+        except OSError as exc:
+            return exc
+        return None
 
 
 def _size(path: Path) -> int:

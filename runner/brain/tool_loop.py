@@ -22,9 +22,9 @@ with tools uses them all, deliberately:
   4. the previous round trip's newest block: kept one round longer, because the API
      looks back only about 20 blocks from a breakpoint for an earlier cache entry, and
      one round trip may add more blocks than that (many parallel tool calls).
-Older moving breakpoints are removed, never left to pile up. Without history, 1 and 2
-are one. With 3 and 4, every request of the loop finds all it sent before in the
-cache: bench/bench_tools.py measures that each request's cached share equals the
+Older moving breakpoints are removed, never left to pile up. Without history there is
+no 2 (three in all). With 3 and 4, every request of the loop finds all it sent before
+in the cache: bench/bench_tools.py measures that each request's cached share equals the
 share sent in an earlier request; what is left is the newest round trip itself (the
 model's tool calls and their results), which no breakpoint can have cached.
 """

@@ -19,6 +19,7 @@ the requests each side makes. Timed alternately, one of each per round:
 
 Target: runner / `claude -p` <= 1.1.
 Usage: python bench/bench_claude_code.py [ROUNDS]   (default 10, about two minutes)
+BENCH_BEFORE=<a checkout's folder> adds its `runner run` to the rounds (before/after).
 """
 
 from __future__ import annotations
@@ -128,11 +129,22 @@ def commands(root: Path, cli_path: Path, bare_file: Path) -> dict[str, list[str]
     flags += ["--strict-mcp-config", "--setting-sources=", "--no-session-persistence"]
     return {
         "runner run": [PY, "-m", "runner", "--home", str(root), "run", "bench"],
+        **before(root),
         "claude -p": [str(cli_path), "-p", PROMPT, *model],
         "claude -p, runner's flags": [str(cli_path), "-p", PROMPT, *model, *flags],
         "import claude_agent_sdk": [PY, "-c", IMPORT_ONLY],
         "bare SDK script": [PY, str(bare_file), PROMPT, str(root)],
     }
+
+
+def before(root: Path) -> dict[str, list[str]]:
+    """`runner run` from another checkout too, when BENCH_BEFORE names one (its
+    folder holding `runner/`): before/after figures in the same alternating rounds."""
+    other = os.environ.get("BENCH_BEFORE")
+    if not other:
+        return {}
+    code = f"import sys; sys.path.insert(0, {other!r}); from runner.cli.main import main; main()"
+    return {"runner run (before)": [PY, "-c", code, "--home", str(root), "run", "bench"]}
 
 
 def warm_run(warm: subprocess.Popen[str]) -> float:
@@ -160,6 +172,10 @@ def main() -> None:
     init_home(home)
     home.settings_file.write_text(SETTINGS, encoding="utf-8")
     (home.tasks / "bench.yaml").write_text(TASK, encoding="utf-8")
+    # A home is a git repository of its own (Claude Code reads its status on start).
+    git = ["git", "-c", "user.name=bench", "-c", "user.email=bench@localhost"]
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "bench home"]):
+        subprocess.run([*git, *args], cwd=root, check=True, capture_output=True)
     bare_file = OUT / "bare_claude_code_sdk.py"
     bare_file.write_text(BARE_SDK, encoding="utf-8")
 
@@ -266,21 +282,23 @@ def report(
             )
         for mine, other in RATIOS:
             if other not in medians or mine not in medians:
-                continue  # no CPU figure for the warm run
+                continue  # no CPU figure for the warm run, no "before" unless asked
             ratio = medians[mine] / medians[other]
             per_round = sorted(
                 a[index] / b[index] for a, b in zip(times[mine], times[other], strict=True)
             )
             target = "  (target <= 1.1: " + ("met)" if ratio <= 1.1 else "NOT met)")
+            if not (mine.startswith("runner run") and other.startswith("claude -p")):
+                target = ""
             print(
                 f"ratio {mine} / {other}, {kind} medians: {ratio:.2f}"
-                f"  (per round {per_round[0]:.2f} .. {per_round[-1]:.2f})"
-                + (target if mine == "runner run" and other.startswith("claude -p") else "")
+                f"  (per round {per_round[0]:.2f} .. {per_round[-1]:.2f})" + target
             )
 
 
 RATIOS = [
     ("runner run", "claude -p"),
+    ("runner run (before)", "claude -p"),
     ("runner run", "claude -p, runner's flags"),
     ("runner run", "bare SDK script"),
     ("import claude_agent_sdk", "claude -p"),

@@ -123,6 +123,21 @@ anyio.run(main)
     assert done.stdout.strip() == "False"
 
 
+def test_the_sdk_import_is_frozen_once_and_later_runs_freeze_nothing() -> None:
+    """Frozen objects are never collected: a long-lived process (watch) that froze on
+    every run would keep each run's garbage for good."""
+    code = (
+        "import gc, sys; from runner.brain import claude_code_cli as cli; cli.import_sdk(); "
+        "first = gc.get_freeze_count(); leftovers = [[] for _ in range(1000)]; "
+        "cli.import_sdk(); print(first > 10000, gc.get_freeze_count() == first, gc.isenabled())"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "True", "True"]
+
+
 # -- the transport over a process -------------------------------------------------------
 
 

@@ -21,6 +21,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -52,8 +53,13 @@ def sdk_folder() -> Path:
 
 
 def import_sdk() -> None:
-    """Import the SDK with the garbage collector paused: the hundreds of classes it
-    builds all stay, so collections during the import would only cost time."""
+    """Import the SDK with the garbage collector paused, then freeze what exists: the
+    hundreds of classes it builds stay for the process's life, so a collection that
+    walks them (during the import, or the first ones after it) only costs time:
+    about 50 ms of CPU in a `runner run`. Once only: a long-lived process (watch)
+    must not freeze what its later runs leave for the collector."""
+    if sys.modules.get("claude_agent_sdk") is not None:
+        return
     paused = gc.isenabled()
     gc.disable()
     try:
@@ -61,6 +67,7 @@ def import_sdk() -> None:
     except ImportError as exc:
         raise BrainError(f"{MISSING} ({exc})", retryable=False) from None
     finally:
+        gc.freeze()  # what it built stays for good: no later collection walks it
         if paused:
             gc.enable()
 

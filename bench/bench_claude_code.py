@@ -138,13 +138,19 @@ def commands(root: Path, cli_path: Path, bare_file: Path) -> dict[str, list[str]
 
 
 def before(root: Path) -> dict[str, list[str]]:
-    """`runner run` from another checkout too, when BENCH_BEFORE names one (its
-    folder holding `runner/`): before/after figures in the same alternating rounds."""
+    """With BENCH_BEFORE naming another checkout (its folder holding `runner/`), its
+    `runner run` and this one's, both started the same way (the checkout put first on
+    sys.path), for before/after figures in the same alternating rounds."""
     other = os.environ.get("BENCH_BEFORE")
     if not other:
         return {}
-    code = f"import sys; sys.path.insert(0, {other!r}); from runner.cli.main import main; main()"
-    return {"runner run (before)": [PY, "-c", code, "--home", str(root), "run", "bench"]}
+    here = str(Path(__file__).resolve().parent.parent)
+    argvs = {}
+    for name, folder in (("runner run (before)", other), ("runner run (after)", here)):
+        code = f"import sys; sys.path.insert(0, {folder!r}); from runner.cli.main import main"
+        code += "; main()"
+        argvs[name] = [PY, "-c", code, "--home", str(root), "run", "bench"]
+    return argvs
 
 
 def warm_run(warm: subprocess.Popen[str]) -> float:
@@ -299,6 +305,8 @@ def report(
 RATIOS = [
     ("runner run", "claude -p"),
     ("runner run (before)", "claude -p"),
+    ("runner run (after)", "claude -p"),
+    ("runner run (after)", "runner run (before)"),
     ("runner run", "claude -p, runner's flags"),
     ("runner run", "bare SDK script"),
     ("import claude_agent_sdk", "claude -p"),

@@ -62,8 +62,9 @@ def cli(
     )
 
 
-def kill_at(home: Home, point: str, *args: str) -> None:
-    """Run the CLI until it reports `point` (runner/testpause.py), then SIGKILL it there."""
+def kill_at(home: Home, point: str, *args: str) -> int:
+    """Run the CLI until it reports `point` (runner/testpause.py), then SIGKILL it there;
+    returns its pid."""
     env = {**os.environ, "RUNNER_TEST_PAUSE": point}
     proc = subprocess.Popen(
         [sys.executable, "-m", "runner", "--home", str(home.root), *args],
@@ -83,6 +84,7 @@ def kill_at(home: Home, point: str, *args: str) -> None:
     finally:
         proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL
+    return proc.pid
 
 
 @pytest.fixture

@@ -12,6 +12,9 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
+from runner.brain import process_tree
 from runner.brain.claude_code import ClaudeCodeBrain
 from runner.clock import SystemClock
 from runner.home import Home
@@ -26,6 +29,7 @@ from tests.claude_code_support import (
     system_text,
     task,
 )
+from tests.conftest import kill_at
 from tests.fake_anthropic import FakeAnthropic, Reply, ToolCall
 
 pytestmark = needs_cli
@@ -189,3 +193,34 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
+def test_a_runner_killed_before_the_sdk_speaks_leaves_no_cli(
+    home: Home, fake_anthropic: FakeAnthropic, cc_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CLI is started before the SDK is imported: SIGKILL in between leaves a CLI
+    that has not been told anything. Its input closes with the runner, and it ends."""
+    import psutil
+
+    configure(home)
+    task(home, "Hello.")
+    for name, value in fake_anthropic.env().items():
+        monkeypatch.setenv(name, value)
+    killed = kill_at(home, "claude-code CLI started", "run", "hello")
+
+    def left() -> list[int]:
+        found = []
+        for proc in psutil.process_iter():
+            try:
+                owner = proc.environ().get(process_tree.OWNER, "")
+                if owner.startswith(f"{killed}:") and proc.status() != psutil.STATUS_ZOMBIE:
+                    found.append(proc.pid)
+            except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+                continue
+        return found
+
+    deadline = time.monotonic() + 20
+    while left() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert left() == []
+    assert fake_anthropic.requests == []  # it never asked anything

@@ -50,6 +50,7 @@ from runner.errors import BrainError
 from runner.events import notify
 from runner.home import Home
 from runner.settings import BrainSettings
+from runner.testpause import pause_point
 
 if TYPE_CHECKING:
     from anyio.abc import Process, TaskGroup
@@ -245,6 +246,7 @@ class Run:
         own = setup.run_env(brain.settings, ask.max_tokens, process_tree.tagged_env(self.tag))
         process = await cli.spawn(argv, cli.environment(own, brain.home), brain.home)
         log.debug("claude-code: CLI started (pid %d)", process.pid)
+        pause_point("claude-code CLI started")  # crash tests: SIGKILL before the SDK speaks
         if left := process_tree.sweep_orphans():
             msg = f"claude-code: ended {len(left)} processes left by a runner that was killed"
             notify(msg, "info")

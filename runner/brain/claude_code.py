@@ -255,6 +255,7 @@ class Run:
     async def consume(self, process: Process, group: TaskGroup) -> None:
         cli.import_sdk()  # while the CLI starts
         log.debug("claude-code: SDK imported")
+        self.last = time.monotonic()  # the CLI's silence counts from when it can be heard
         from claude_agent_sdk import query
 
         from runner.brain.claude_code_transport import CLITransport, read_stderr

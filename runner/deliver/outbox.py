@@ -8,7 +8,11 @@ wins), sends, then deletes it. An entry left by a process that died — never cl
 or claimed by a pid that is gone — is sent by the next `tick`, `watch` or `run`.
 
 So a notification is sent at least once, and twice only when its sender dies between
-the send and the delete. A damaged entry is dropped with a warning, never a crash.
+the send and the delete (or a target took it but did not answer in time). A send
+that fails is kept for another try, to the targets that failed only, after 1 min,
+5 min, 30 min and 2 h: at most MAX_SENDS sends, then given up with a warning. A
+clock set back by more than the longest wait does not strand it. A damaged entry is
+dropped with a warning, never a crash.
 A claim names its claimant by pid and start time (Linux: /proc), so a pid that a
 new process took after a crash does not pass for the dead claimant. Only regular
 files are entries: a folder, FIFO or symlink put here is left alone, never opened.
@@ -23,10 +27,12 @@ import os
 import re
 import stat
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from runner.clock import parse_utc_iso, utc_iso
 from runner.deliver.message import Report
 from runner.fsutil import atomic_write
 from runner.home import Home
@@ -37,6 +43,9 @@ _CLAIMED = re.compile(
     r"(?P<name>[0-9a-z-]{1,80})\.json\.(?P<pid>\d{1,10})(?:\.(?P<start>\d{1,20}))?\.sending"
 )
 MAX_ENTRY = 1024 * 1024  # bytes; a report keeps only the start of a long answer
+MAX_TEXT = 8000  # characters of the answer kept (a message shows its first 300)
+MAX_SENDS = 5  # tries of one notification to a target that keeps failing
+RETRY_AFTER = (60.0, 300.0, 1800.0, 7200.0)  # seconds after the 1st, 2nd, ... failure
 
 
 @dataclass(frozen=True)
@@ -47,6 +56,15 @@ class Entry:
     report: Report
     delivery: Delivery
     key: str | None = None  # the series, for an entry whose sending waited (`due`)
+    sends: int = 0  # sends tried before this one
+
+
+@dataclass(frozen=True)
+class Unkept:
+    """A notification the outbox could not keep (a full disk): sent from memory."""
+
+    report: Report
+    delivery: Delivery
 
 
 def outbox(home: Home) -> Path:
@@ -66,6 +84,40 @@ def put(
     `name` (an execution id) makes a retry idempotent."""
     if not _NAME.fullmatch(name):
         raise ValueError(f"bad outbox name {name!r}")
+    text = report.text if report.text is None else report.text[:MAX_TEXT]
+    report = replace(report, title=report.title[:1000], text=text)
+    body = _body(report, delivery, sends=0, next_try=None, due=due, key=key)
+    atomic_write(outbox(home) / f"{name}.json", body)
+    return name
+
+
+def again(entry: Entry, failed: tuple[str, ...], now: datetime) -> bool:
+    """Keep a claimed entry for another try to the targets in `failed`, and release
+    it; False (and the entry removed) when its tries are used up."""
+    sends = entry.sends + 1
+    if sends >= MAX_SENDS:
+        done(entry.path)
+        return False
+    next_try = utc_iso(now + timedelta(seconds=RETRY_AFTER[sends - 1]))
+    narrowed = replace(entry.delivery, notify=failed)
+    body = _body(entry.report, narrowed, sends=sends, next_try=next_try, due=None, key=entry.key)
+    # Rewritten under its claimed name first: a crash in between leaves a claim by a
+    # dead process, taken back whole by the next sender.
+    atomic_write(entry.path, body)
+    name = entry.path.name.partition(".json.")[0]
+    os.rename(entry.path, entry.path.with_name(f"{name}.json"))
+    return True
+
+
+def _body(
+    report: Report,
+    delivery: Delivery,
+    *,
+    sends: int,
+    next_try: str | None,
+    due: str | None,
+    key: str | None,
+) -> str:
     body = {
         "version": 1,
         "due": due,
@@ -75,9 +127,10 @@ def put(
             "notify": list(delivery.notify) if delivery.notify is not None else None,
             "notify_on": list(delivery.notify_on),
         },
+        "sends": sends,
+        "next_try": next_try,
     }
-    atomic_write(outbox(home) / f"{name}.json", json.dumps(body, ensure_ascii=False))
-    return name
+    return json.dumps(body, ensure_ascii=False)
 
 
 def claim(home: Home, name: str) -> Path | None:
@@ -90,9 +143,9 @@ def forget(home: Home, name: str) -> None:
     done(outbox(home) / f"{name}.json")
 
 
-def leftovers(home: Home, now: str) -> list[str]:
-    """Entries nobody is sending, due by `now`: never claimed, or claimed by a process
-    that is gone.
+def leftovers(home: Home, now: datetime) -> list[str]:
+    """Entries nobody is sending, due by `now`: never claimed (one that failed to
+    send, once its next try has come), or claimed by a process that is gone.
 
     An unclaimed entry may belong to a live run that has not sent it yet; taking it
     is harmless, since only one rename of it succeeds.
@@ -104,7 +157,8 @@ def leftovers(home: Home, now: str) -> list[str]:
     found: list[str] = []
     for name in names:
         if name.endswith(".json") and _NAME.fullmatch(name[:-5]):
-            if _regular(outbox(home) / name) and not _waiting(outbox(home) / name, now):
+            path = outbox(home) / name
+            if _regular(path) and not _waiting(path, utc_iso(now)) and _due(path, now):
                 found.append(name[:-5])
             continue
         claimed = _CLAIMED.fullmatch(name)
@@ -131,6 +185,9 @@ def load(path: Path, warn: Callable[[str], None]) -> Entry | None:
             notify=tuple(str(n) for n in notify) if notify is not None else None,
             notify_on=tuple(str(s) for s in raw["notify_on"]),
         )
+        sends = body.get("sends", 0)
+        if not isinstance(sends, int) or isinstance(sends, bool):
+            raise TypeError("'sends' is not a number")
     except FileNotFoundError:
         return None
     except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -139,7 +196,7 @@ def load(path: Path, warn: Callable[[str], None]) -> Entry | None:
         with contextlib.suppress(OSError):  # a folder put here by someone: left alone
             path.unlink()
         return None
-    return Entry(path, report, delivery, key if isinstance(key, str) else None)
+    return Entry(path, report, delivery, key if isinstance(key, str) else None, sends)
 
 
 def done(path: Path) -> None:
@@ -162,6 +219,20 @@ def _read(path: Path) -> str:
         if info.st_size > MAX_ENTRY:
             raise ValueError(f"{info.st_size} bytes, more than an entry ever holds")
         return handle.read(MAX_ENTRY + 1).decode("utf-8")
+
+
+def _due(path: Path, now: datetime) -> bool:
+    """Whether a kept entry's next try has come; an unreadable one is due (and dropped
+    by load, saying why). A next try further off than the longest wait means the
+    clock was set back since: due."""
+    try:
+        next_try = json.loads(_read(path)).get("next_try")
+        if next_try is None:
+            return True
+        wait = parse_utc_iso(next_try) - now
+    except (OSError, ValueError, AttributeError, TypeError):
+        return True
+    return wait <= timedelta(0) or wait > timedelta(seconds=max(RETRY_AFTER))
 
 
 def _regular(path: Path) -> bool:

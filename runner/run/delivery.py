@@ -37,13 +37,15 @@ from runner.tasks import files as tasks
 from runner.tasks.delivery import Delivery
 
 Warn = Callable[[str], None]
+Queued = str | outbox.Unkept  # an outbox entry's name, or one held in memory
 
 
-def queue(home: Home, name: str, report: Report, delivery: Delivery) -> str | None:
+def queue(home: Home, name: str, report: Report, delivery: Delivery) -> Queued | None:
     """Keep a decided notification in the outbox, if its `notify_on` asks for it.
 
-    Returns the outbox name to send after the lock is released. A disk too full to
-    keep it is a warning: the run's own record and state come first.
+    Returns what to send after the lock is released. A disk too full to keep it is a
+    warning, and the message is held in memory instead (sent, but not safe from a
+    crash before that): the run's own record and state come first.
     """
     if report.status not in delivery.notify_on:
         return None
@@ -51,10 +53,10 @@ def queue(home: Home, name: str, report: Report, delivery: Delivery) -> str | No
         return outbox.put(home, name, report, delivery)
     except OSError as exc:
         notify(f"{report.task_id}: notification not kept for sending: {exc.strerror or exc}")
-        return None
+        return outbox.Unkept(report, delivery)
 
 
-def queue_run(home: Home, task: tasks.Task, record: ExecutionRecord) -> str | None:
+def queue_run(home: Home, task: tasks.Task, record: ExecutionRecord) -> Queued | None:
     """A run's notification, named by its execution id (a retry writes the same entry)."""
     return queue(home, record.id, run_report(task, record), task.delivery)
 
@@ -91,7 +93,7 @@ def _waiting_name(task_id: str) -> str:
     return "retry-" + uuid.uuid5(uuid.NAMESPACE_URL, task_id).hex
 
 
-def queue_recovered_failure(home: Home, task: tasks.Task) -> str | None:
+def queue_recovered_failure(home: Home, task: tasks.Task) -> Queued | None:
     """The final failure of a run that recovery recorded (it died; no retry is left)."""
     report = Report(
         task_id=task.id,
@@ -105,7 +107,7 @@ def queue_recovered_failure(home: Home, task: tasks.Task) -> str | None:
     return queue(home, name, report, task.delivery)
 
 
-def queue_skip(home: Home, task: tasks.Task) -> str | None:
+def queue_skip(home: Home, task: tasks.Task) -> Queued | None:
     name = "skip-" + uuid.uuid5(uuid.NAMESPACE_URL, task.id).hex
     return queue(home, name, skip_report(task), task.delivery)
 
@@ -169,12 +171,16 @@ def prewarm_for(settings: Settings, task: tasks.Task) -> threading.Thread | None
 
 
 def send_pending(
-    home: Home, settings: Settings, names: list[str], clock: Clock, warn: Warn
+    home: Home, settings: Settings, names: list[Queued], clock: Clock, warn: Warn
 ) -> list[Sent]:
-    """Send the outbox entries decided under the lock (unless another process already
-    took one); never raises for a target's trouble."""
+    """Send the notifications decided under the lock (unless another process already
+    took one); never raises for a target's trouble. A send that failed stays in the
+    outbox for another try (outbox.again)."""
     sent: list[Sent] = []
     for name in names:
+        if isinstance(name, outbox.Unkept):
+            sent.extend(deliver(home, settings, name.report, name.delivery, clock, warn))
+            continue
         path = outbox.claim(home, name)
         entry = outbox.load(path, warn) if path is not None else None
         if entry is None:
@@ -182,10 +188,12 @@ def send_pending(
         if entry.key is not None and _retried(home, entry):
             outbox.done(entry.path)
             continue
+        results: list[Sent] = []
         try:
-            sent.extend(deliver(home, settings, entry.report, entry.delivery, clock, warn))
+            results = deliver(home, settings, entry.report, entry.delivery, clock, warn)
         finally:
-            outbox.done(entry.path)
+            _settle(entry, results, clock, warn)
+        sent.extend(results)
     return sent
 
 
@@ -199,10 +207,26 @@ def _retried(home: Home, entry: outbox.Entry) -> bool:
     return history.completed or history.attempts > entry.report.attempts
 
 
-def flush_outbox(home: Home, settings: Settings, clock: Clock, warn: Warn) -> list[Sent]:
-    """Send what a process that died left in the outbox (SPEC: nothing is lost)."""
+def _settle(entry: outbox.Entry, results: list[Sent], clock: Clock, warn: Warn) -> None:
+    """Remove a sent entry; keep one whose send failed for another try, or give up."""
+    failed = tuple(s.target for s in results if not s.ok)
+    if not failed:
+        outbox.done(entry.path)
+        return
+    who = f"{entry.report.task_id}: notification to {', '.join(failed)}"
     try:
-        names = outbox.leftovers(home, utc_iso(clock.now()))
+        if not outbox.again(entry, failed, clock.now()):
+            warn(f"{who} given up after {outbox.MAX_SENDS} tries")
+    except OSError as exc:
+        outbox.done(entry.path)
+        warn(f"{who} not kept for another try: {exc.strerror or exc}")
+
+
+def flush_outbox(home: Home, settings: Settings, clock: Clock, warn: Warn) -> list[Sent]:
+    """Send what a process that died left in the outbox (SPEC: nothing is lost), and
+    what failed to send before once its next try is due."""
+    try:
+        names: list[Queued] = list(outbox.leftovers(home, clock.now()))
     except OSError as exc:
         warn(f"the notification outbox cannot be read: {exc.strerror or exc}")
         return []

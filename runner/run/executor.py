@@ -25,6 +25,7 @@ from runner.logs.compression import CompressResult, maybe_compress
 from runner.logs.records import INTERRUPTED, ExecutionRecord
 from runner.logs.tail import read_recent
 from runner.run.delivery import (
+    Queued,
     flush_outbox,
     forget_waiting_failure,
     output_for,
@@ -54,6 +55,7 @@ class RunOutcome:
     record: ExecutionRecord
     compression: CompressResult | None = None  # set when the log was compressed after
     task: tasks.Task | None = None  # as it ended (for delivery)
+    notice: Queued | None = None  # a completed run's notification, kept before its state
 
     @property
     def ok(self) -> bool:
@@ -73,7 +75,7 @@ def run_task(
     """Execute `task_id` exactly once now. Raises for a task that cannot load."""
     first = tasks.load_task(home, task_id)
     warming = prewarm_for(settings, first)  # Apprise, when a message is sure to follow
-    names: list[str] = []  # notifications, sent once the lock is released
+    names: list[Queued] = []  # notifications, sent once the lock is released
     try:
         with holding_series(home, first.key, on_wait=on_wait):
             # Read again under the lock; an earlier run that crashed is recovered once, here.
@@ -84,9 +86,7 @@ def run_task(
             if outcome.task is not None:
                 forget_waiting_failure(home, outcome.task.id)
                 queued = (
-                    outcome.record.id
-                    if outcome.ok
-                    else queue_run(home, outcome.task, outcome.record)
+                    outcome.notice if outcome.ok else queue_run(home, outcome.task, outcome.record)
                 )
                 names.extend([queued] if queued else [])
     finally:
@@ -247,14 +247,14 @@ class Ending:
         remove_journal(self.home, self.sink.exec_id)
         pause_point("executor-after-append")
         write_record_output(self.home, task.id, record)  # before the state: recovery redoes it
-        if done:  # kept before the state too, so a crash cannot lose it (recovery redoes it)
-            queue_run(self.home, task, record)
+        # Kept before the state too, so a crash cannot lose it (recovery redoes it).
+        notice = queue_run(self.home, task, record) if done else None
         pause_point("executor-after-output")
         state = replace(task.state, status=status, finished=finished, error=error)
         task = tasks.write_state(task, state)
         if unsynced is not None:
             raise unsynced
-        return RunOutcome(task.id, task.key, status, record, task=task)
+        return RunOutcome(task.id, task.key, status, record, task=task, notice=notice)
 
     def _close_journal(self) -> OSError | None:
         try:

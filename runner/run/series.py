@@ -32,6 +32,7 @@ from runner.home import Home
 from runner.locks import holding_series
 from runner.run import history as claims
 from runner.run.delivery import (
+    Queued,
     final_failure,
     forget_waiting_failure,
     queue_recovered_failure,
@@ -66,7 +67,7 @@ def run_series(
     """Do `work` under the series lock, re-checking each occurrence there."""
     emit: EventSink = on_event or (lambda event: None)
     outcomes: list[RunOutcome] = []
-    pending: list[str] = []  # outbox entries, sent once the lock is released
+    pending: list[Queued] = []  # outbox entries, sent once the lock is released
     try:
         with holding_series(home, work.key):
             for task_id in work.cancelled:
@@ -101,7 +102,7 @@ def _run_one_locked(
     brain: Brain,
     clock: Clock,
     emit: EventSink,
-    pending: list[str],
+    pending: list[Queued],
 ) -> RunOutcome | None:
     now = clock.now()
     if not now - timedelta(seconds=settings.grace) <= occurrence.fire_at <= now:
@@ -179,7 +180,7 @@ def _decide_notification(
     occurrence: Occurrence,
     outcome: RunOutcome,
     final: bool,
-    pending: list[str],
+    pending: list[Queued],
 ) -> None:
     assert outcome.task is not None
     forget_waiting_failure(home, outcome.task.id)  # this try is the news now
@@ -188,7 +189,7 @@ def _decide_notification(
         queue_waiting_failure(home, outcome.task, outcome.record, last_chance)
         return
     # A completed run's entry was kept before its final state (executor.Ending).
-    queued = outcome.record.id if outcome.ok else queue_run(home, outcome.task, outcome.record)
+    queued = outcome.notice if outcome.ok else queue_run(home, outcome.task, outcome.record)
     pending.extend([queued] if queued else [])
 
 
@@ -208,7 +209,7 @@ def _skip_locked(
     occurrence: Occurrence,
     clock: Clock,
     emit: EventSink,
-    pending: list[str],
+    pending: list[Queued],
 ) -> None:
     now = clock.now()
     state, _ = verdict(home, settings, SeriesBook(home, occurrence.series_key), occurrence, now)

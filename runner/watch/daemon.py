@@ -55,6 +55,7 @@ log = logging.getLogger("runner")
 
 HEALTHY = 60.0  # seconds: a loop that has not stepped for this long is stuck: no heartbeat
 DRAIN = 5.0  # seconds to let cancelled runs record `interrupted` at shutdown
+OUTBOX_EVERY = 60.0  # seconds between looks at the outbox for a send to try again
 
 
 class Watch:
@@ -80,6 +81,7 @@ class Watch:
         self._loop: WatchLoop | None = None
         self._flushing: list[threading.Thread] = []  # workers add to it: under _flush_lock
         self._flush_lock = threading.Lock()
+        self._flushed = clock.monotonic()  # when the outbox was last looked at
 
     def stop(self) -> None:
         self._stop.set()
@@ -163,8 +165,17 @@ class Watch:
             daemon=True,
         )
         with self._flush_lock:
+            self._flushed = self.clock.monotonic()
             self._flushing = [t for t in self._flushing if t.is_alive()] + [thread]
             thread.start()
+
+    def _flush_due(self) -> None:
+        """A send that failed is tried again when due: look at the outbox now and then."""
+        with self._flush_lock:
+            busy = any(t.is_alive() for t in self._flushing)
+            due = self.clock.monotonic() - self._flushed >= OUTBOX_EVERY
+        if due and not busy:
+            self._flush()
 
     def _heartbeat(self) -> Heartbeat | None:
         """The `heartbeat:` pinger (deliver/heartbeat.py), healthy while the loop steps."""
@@ -228,6 +239,7 @@ class Watch:
                 log.debug("the watch loop's step failed", exc_info=True)
                 self.emit(Failed(f"unexpected error, retrying: {exc!r}"))
                 nap = STEP_BACKOFF
+            self._flush_due()
             if not self._stop.is_set():
                 self._wake.wait(nap)
 

@@ -12,7 +12,9 @@ the send and the delete (or a target took it but did not answer in time). A send
 that fails is kept for another try, to the targets that failed only, after 1 min,
 5 min, 30 min and 2 h: at most MAX_SENDS sends, then given up with a warning. A
 clock set back by more than the longest wait does not strand it. A damaged entry is
-dropped with a warning, never a crash.
+dropped with a warning, never a crash. A sent (or given up) entry leaves a mark in
+`.runner/sent/` for a week, so that recovery deciding it again (a run that died
+after keeping it, while another process sent it) does not send it twice.
 A claim names its claimant by pid and start time (Linux: /proc), so a pid that a
 new process took after a crash does not pass for the dead claimant. Only regular
 files are entries: a folder, FIFO or symlink put here is left alone, never opened.
@@ -26,6 +28,7 @@ import json
 import os
 import re
 import stat
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -46,6 +49,7 @@ MAX_ENTRY = 1024 * 1024  # bytes; a report keeps only the start of a long answer
 MAX_TEXT = 8000  # characters of the answer kept (a message shows its first 300)
 MAX_SENDS = 5  # tries of one notification to a target that keeps failing
 RETRY_AFTER = (60.0, 300.0, 1800.0, 7200.0)  # seconds after the 1st, 2nd, ... failure
+KEEP_SENT = 7 * 24 * 3600.0  # seconds a sent entry's mark is kept
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,10 @@ def outbox(home: Home) -> Path:
     return home.state / "outbox"
 
 
+def sent_marks(home: Home) -> Path:
+    return home.state / "sent"
+
+
 def put(
     home: Home,
     name: str,
@@ -84,6 +92,8 @@ def put(
     `name` (an execution id) makes a retry idempotent."""
     if not _NAME.fullmatch(name):
         raise ValueError(f"bad outbox name {name!r}")
+    if due is None and _known(home, name):
+        return name  # kept, being sent or sent already: once is enough
     text = report.text if report.text is None else report.text[:MAX_TEXT]
     report = replace(report, title=report.title[:1000], text=text)
     body = _body(report, delivery, sends=0, next_try=None, due=due, key=key)
@@ -96,7 +106,7 @@ def again(entry: Entry, failed: tuple[str, ...], now: datetime) -> bool:
     it; False (and the entry removed) when its tries are used up."""
     sends = entry.sends + 1
     if sends >= MAX_SENDS:
-        done(entry.path)
+        sent(entry.path)
         return False
     next_try = utc_iso(now + timedelta(seconds=RETRY_AFTER[sends - 1]))
     narrowed = replace(entry.delivery, notify=failed)
@@ -150,6 +160,7 @@ def leftovers(home: Home, now: datetime) -> list[str]:
     An unclaimed entry may belong to a live run that has not sent it yet; taking it
     is harmless, since only one rename of it succeeds.
     """
+    _forget_old_marks(home)
     try:
         names = sorted(os.listdir(outbox(home)))
     except FileNotFoundError:
@@ -200,8 +211,45 @@ def load(path: Path, warn: Callable[[str], None]) -> Entry | None:
 
 
 def done(path: Path) -> None:
-    with contextlib.suppress(FileNotFoundError):
+    with contextlib.suppress(FileNotFoundError, NotADirectoryError):  # gone, or no outbox
         path.unlink()
+
+
+def sent(path: Path) -> None:
+    """A claimed entry that was sent: moved to `.runner/sent/` as its mark (removed
+    when that cannot be done; the mark only guards against a second decision)."""
+    mark = path.parent.parent / "sent" / path.name.partition(".json")[0]
+    try:
+        mark.parent.mkdir(exist_ok=True)
+        os.rename(path, mark)
+        os.utime(mark)  # kept a week from now, not from when it was decided
+    except OSError:
+        done(path)
+
+
+def _known(home: Home, name: str) -> bool:
+    """Whether `name` is kept, being sent, or was sent (its mark)."""
+    if os.path.lexists(sent_marks(home) / name):
+        return True
+    try:
+        here = os.listdir(outbox(home))
+    except FileNotFoundError:
+        return False
+    return any(n == f"{name}.json" or n.startswith(f"{name}.json.") for n in here)
+
+
+def _forget_old_marks(home: Home) -> None:
+    """Marks older than KEEP_SENT go (by their time: a clock set back keeps them longer)."""
+    try:
+        names = os.listdir(sent_marks(home))
+    except OSError:
+        return
+    oldest = time.time() - KEEP_SENT
+    for name in names:
+        with contextlib.suppress(OSError):
+            path = sent_marks(home) / name
+            if os.lstat(path).st_mtime < oldest:
+                os.unlink(path)
 
 
 def claimant() -> str:

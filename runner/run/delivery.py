@@ -211,7 +211,7 @@ def _settle(entry: outbox.Entry, results: list[Sent], clock: Clock, warn: Warn) 
     """Remove a sent entry; keep one whose send failed for another try, or give up."""
     failed = tuple(s.target for s in results if not s.ok)
     if not failed:
-        outbox.done(entry.path)
+        outbox.sent(entry.path)
         return
     who = f"{entry.report.task_id}: notification to {', '.join(failed)}"
     try:

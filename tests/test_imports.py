@@ -1,14 +1,16 @@
-"""`list`, `check` and `log` must stay light: they never import the SDKs; a run
+"""`list`, `check`, `next` and `log` must stay light: they never import the SDKs; a run
 without MCP servers never imports the `mcp` SDK."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
 import pytest
 
 from runner.home import Home
+from tests.conftest import kill_at
 
 PROBE = """
 import sys
@@ -34,7 +36,9 @@ sys.stderr.write("HEAVY=" + ",".join(heavy) + "\\n")
 """
 
 
-@pytest.mark.parametrize("command", [["list"], ["check"], ["log", "hello"], ["list", "--json"]])
+@pytest.mark.parametrize(
+    "command", [["list"], ["check"], ["log", "hello"], ["list", "--json"], ["next"]]
+)
 def test_light_commands_import_no_sdk(home: Home, command: list[str]) -> None:
     subprocess.run(
         [sys.executable, "-m", "runner", "--home", str(home.root), "run", "hello"],
@@ -98,3 +102,25 @@ def test_list_and_check_of_a_home_with_targets_import_no_apprise(home: Home) -> 
             check=True,
         )
         assert "HEAVY=\n" in result.stderr, result.stderr
+
+
+def test_light_commands_with_notifications_waiting_import_no_apprise(home: Home) -> None:
+    """An outbox entry waiting and a run that died after its record (which `list`
+    recovers, deciding its notification again): still nothing is sent or imported."""
+    home.settings_file.write_text(
+        "notify:\n  phone: {url: 'json://127.0.0.1:9/n'}\nnotify_default: [phone]\n",
+        encoding="utf-8",
+    )
+    (home.tasks / "plan.yaml").write_text(
+        "title: Plan\ninstructions: Plan.\nnotify_on: [completed]\n", encoding="utf-8"
+    )
+    kill_at(home, "executor-after-append", "run", "plan")
+    for command in (["list"], ["check"], ["next"], ["list", "--json"]):
+        result = subprocess.run(
+            [sys.executable, "-c", PROBE, str(home.root), *command],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert "HEAVY=\n" in result.stderr, result.stderr
+    assert os.listdir(home.state / "outbox")  # kept by the recovery, not sent

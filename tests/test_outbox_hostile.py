@@ -5,8 +5,10 @@ library, a local receiver."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
+from typing import Any
 
 from runner.deliver import outbox
 from runner.deliver.message import Report
@@ -81,3 +83,38 @@ def test_a_claim_whose_pid_now_belongs_to_another_process_is_taken_back(
 def test_a_claim_names_its_claimant_with_its_start_time() -> None:
     """So that a pid reused after a crash does not pass for the claimant."""
     assert outbox.claimant() == f"{os.getpid()}.{_start_of(os.getpid())}"
+
+
+def test_an_entry_with_wrong_types_is_dropped_not_a_crash(home: Home, receiver: Receiver) -> None:
+    _targets(home, receiver)
+    folder = outbox.outbox(home)
+    _entry(home, "good")
+    evil: dict[str, dict[str, Any]] = {
+        "title-int": {"report": {"task_id": "p", "title": 123, "status": "completed"}},
+        "text-list": {
+            "report": {"task_id": "p", "title": "T", "status": "completed", "text": ["a"]}
+        },
+        "attempts-str": {
+            "report": {"task_id": "p", "title": "T", "status": "completed", "attempts": "x"}
+        },
+        "notify-str": {
+            "report": {"task_id": "p", "title": "T", "status": "completed"},
+            "delivery": {"notify": "phone", "notify_on": ["completed"]},
+        },
+        "sends-str": {
+            "report": {"task_id": "p", "title": "T", "status": "completed"},
+            "sends": "1",
+        },
+    }
+    for name, body in evil.items():
+        full = {"version": 1, "delivery": {"notify": ["phone"], "notify_on": ["completed"]}}
+        (folder / f"{name}.json").write_text(json.dumps({**full, **body}), encoding="utf-8")
+    ticked = cli(home, "tick")
+    assert ticked.returncode == 0, ticked.stderr
+    assert "Traceback" not in ticked.stderr
+    for name in evil:
+        assert name in ticked.stderr  # each dropped, by name
+    [message] = receiver.wait_for(1)
+    assert message.body is not None and message.body["title"] == "Daily plan: completed"
+    assert os.listdir(folder) == []
+    assert len(receiver.requests) == 1

@@ -160,7 +160,6 @@ def leftovers(home: Home, now: datetime) -> list[str]:
     An unclaimed entry may belong to a live run that has not sent it yet; taking it
     is harmless, since only one rename of it succeeds.
     """
-    _forget_old_marks(home)
     try:
         names = sorted(os.listdir(outbox(home)))
     except FileNotFoundError:
@@ -188,13 +187,13 @@ def load(path: Path, warn: Callable[[str], None]) -> Entry | None:
     be read back. Opened without following a symlink or waiting on a FIFO."""
     try:
         body = json.loads(_read(path))
-        report = Report(**_fields(body["report"], Report))
+        report = _report(body["report"])
         key = body.get("key")
         raw = body["delivery"]
         notify = raw["notify"]
         delivery = Delivery(
-            notify=tuple(str(n) for n in notify) if notify is not None else None,
-            notify_on=tuple(str(s) for s in raw["notify_on"]),
+            notify=_names(notify, "notify") if notify is not None else None,
+            notify_on=_names(raw["notify_on"], "notify_on"),
         )
         sends = body.get("sends", 0)
         if not isinstance(sends, int) or isinstance(sends, bool):
@@ -225,6 +224,7 @@ def sent(path: Path) -> None:
         os.utime(mark)  # kept a week from now, not from when it was decided
     except OSError:
         done(path)
+    _forget_old_marks(mark.parent)  # here, not on every look at the outbox: it is cheap
 
 
 def _known(home: Home, name: str) -> bool:
@@ -238,16 +238,16 @@ def _known(home: Home, name: str) -> bool:
     return any(n == f"{name}.json" or n.startswith(f"{name}.json.") for n in here)
 
 
-def _forget_old_marks(home: Home) -> None:
+def _forget_old_marks(folder: Path) -> None:
     """Marks older than KEEP_SENT go (by their time: a clock set back keeps them longer)."""
     try:
-        names = os.listdir(sent_marks(home))
+        names = os.listdir(folder)
     except OSError:
         return
     oldest = time.time() - KEEP_SENT
     for name in names:
         with contextlib.suppress(OSError):
-            path = sent_marks(home) / name
+            path = folder / name
             if os.lstat(path).st_mtime < oldest:
                 os.unlink(path)
 
@@ -299,6 +299,33 @@ def _waiting(path: Path, now: str) -> bool:
     except (OSError, ValueError, AttributeError):
         return False
     return isinstance(due, str) and due > now
+
+
+_TEXT_OR_NONE = (str, type(None))
+_REPORT_TYPES: dict[str, type | tuple[type, ...]] = {
+    "task_id": str,
+    "title": str,
+    "status": str,
+    "when": _TEXT_OR_NONE,
+    "text": _TEXT_OR_NONE,
+    "output": _TEXT_OR_NONE,
+    "attempts": int,
+}
+
+
+def _report(raw: Any) -> Report:
+    """The report of an entry, every field of its own type (the file may be anyone's)."""
+    fields = _fields(raw, Report)
+    for name, value in fields.items():
+        if not isinstance(value, _REPORT_TYPES[name]) or isinstance(value, bool):
+            raise TypeError(f"report.{name} is not of its type")
+    return Report(**fields)
+
+
+def _names(raw: Any, what: str) -> tuple[str, ...]:
+    if not isinstance(raw, list) or not all(isinstance(n, str) for n in raw):
+        raise TypeError(f"delivery.{what} is not a list of names")
+    return tuple(raw)
 
 
 def _fields(raw: Any, cls: type) -> dict[str, Any]:

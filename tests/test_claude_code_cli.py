@@ -123,6 +123,42 @@ anyio.run(main)
     assert done.stdout.strip() == "False"
 
 
+def test_a_cli_started_for_an_sdk_that_then_fails_to_import_is_ended(
+    home: Home, tmp_path: Path
+) -> None:
+    fake_cli = tmp_path / "claude"
+    fake_cli.write_text("#!/bin/sh\nsleep 300\n", encoding="utf-8")
+    fake_cli.chmod(0o755)
+    configure(home)
+    code = f"""
+import sys, anyio
+from pathlib import Path
+from runner.brain.claude_code import ClaudeCodeBrain, Run
+from runner.brain.claude_code_setup import Ask
+from runner.errors import BrainError
+from runner.settings import load_settings
+home = Path({str(home.root)!r})
+brain = ClaudeCodeBrain(load_settings(home / "runner.yaml").brain, home, Path({str(fake_cli)!r}))
+run = Run(Ask(prompt="Hi.", system_append="", model="m", max_tokens=10), brain, "t", None)
+async def main():
+    process = await run.start()
+    sys.modules["claude_agent_sdk"] = None  # unimportable from here on
+    try:
+        async with anyio.create_task_group() as group:
+            await run.consume(process, group)
+    except* BrainError as failed:
+        print(str(failed.exceptions[0]).split(" (")[0])
+    with anyio.fail_after(10):
+        print(await process.wait())
+anyio.run(main)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [cli.MISSING, "-9"]
+
+
 def test_the_sdk_import_is_frozen_once_and_later_runs_freeze_nothing() -> None:
     """Frozen objects are never collected: a long-lived process (watch) that froze on
     every run would keep each run's garbage for good."""

@@ -1,10 +1,9 @@
 """The claude-code brain: Claude Code's agent, through the Claude Agent SDK.
 
-`brain.provider: claude-code` (SPEC "Brains"). The SDK (the `claude-code` extra,
-whose wheel bundles the Claude Code CLI) is imported only when a run starts. One
-run is one fresh CLI process in the home, asked once; what it is told and allowed
-is decided in claude_code_setup.py. Claude Code uses `ANTHROPIC_API_KEY` when set,
-else its own login.
+`brain.provider: claude-code` (SPEC "Brains"). One run is one fresh CLI process in
+the home, asked once, started before the SDK (the `claude-code` extra) is imported
+(claude_code_cli.py); what it is told and allowed is decided in claude_code_setup.py.
+Claude Code uses `ANTHROPIC_API_KEY` when set, else its own login.
 
 - Text streams to `on_text` as the CLI relays the API's chunks.
 - `brain.timeout` is the longest the CLI may stay silent (no message, no chunk, no
@@ -18,6 +17,7 @@ else its own login.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
@@ -253,13 +253,17 @@ class Run:
         return process
 
     async def consume(self, process: Process, group: TaskGroup) -> None:
-        cli.import_sdk()  # while the CLI starts
+        try:
+            cli.import_sdk()  # while the CLI starts
+            from claude_agent_sdk import query
+
+            from runner.brain.claude_code_transport import CLITransport, read_stderr
+        except BaseException:  # no SDK, or Ctrl-C: the CLI was told nothing, end it
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            raise
         log.debug("claude-code: SDK imported")
         self.last = time.monotonic()  # the CLI's silence counts from when it can be heard
-        from claude_agent_sdk import query
-
-        from runner.brain.claude_code_transport import CLITransport, read_stderr
-
         transport = CLITransport(process, self.cli)
         group.start_soon(read_stderr, process, self.stderr_line)
         try:

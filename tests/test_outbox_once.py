@@ -73,3 +73,31 @@ def test_marks_of_sent_notifications_are_kept_a_week(home: Home, receiver: Recei
     assert sorted(os.listdir(marks)) == ["e1", "new"]
     outbox.put(home, "e1", report, Delivery(notify=("phone",), notify_on=("completed",)))
     assert left_in_outbox(home) == []  # sent already: not kept again
+
+
+def test_many_processes_flushing_one_outbox_send_each_entry_once(
+    home: Home, receiver: Receiver
+) -> None:
+    """Four `tick`s and a `runner run` started together on one home, with twenty
+    entries waiting: every entry reaches the receiver once, the run's too."""
+    from runner.deliver import outbox
+    from runner.deliver.message import Report
+    from runner.tasks.delivery import Delivery
+
+    notifying(home, receiver)
+    for n in range(20):
+        report = Report(f"t{n}", f"Entry {n}", "completed", None, "the answer")
+        delivery = Delivery(notify=("phone",), notify_on=("completed",))
+        outbox.put(home, f"e{n}", report, delivery)
+    command = [sys.executable, "-m", "runner", "--home", str(home.root)]
+    procs = [
+        subprocess.Popen([*command, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        for args in (["tick"], ["tick"], ["run", "plan"], ["tick"], ["tick"])
+    ]
+    for proc in procs:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+    titles = sorted(r.body["title"] for r in receiver.wait_for(21) if r.body is not None)
+    expected = sorted([f"Entry {n}: completed" for n in range(20)] + ["Daily plan: completed"])
+    assert titles == expected  # each once
+    assert left_in_outbox(home) == []

@@ -47,6 +47,9 @@ from runner.tools.toolset import Toolset
 LARGE_LOG = 32_000_000  # bytes; a healthy live log is far smaller (logs/tail.py)
 
 
+Final = Callable[[], bool]  # whether a failed run's failure is final (after its record)
+
+
 @dataclass(frozen=True)
 class RunOutcome:
     task_id: str
@@ -55,7 +58,8 @@ class RunOutcome:
     record: ExecutionRecord
     compression: CompressResult | None = None  # set when the log was compressed after
     task: tasks.Task | None = None  # as it ended (for delivery)
-    notice: Queued | None = None  # a completed run's notification, kept before its state
+    notice: Queued | None = None  # its notification, kept before its final state
+    told: bool = False  # completed, or a failure its caller called final: it is told
 
     @property
     def ok(self) -> bool:
@@ -80,15 +84,14 @@ def run_task(
         with holding_series(home, first.key, on_wait=on_wait):
             # Read again under the lock; an earlier run that crashed is recovered once, here.
             task = recover_locked(home, tasks.load_task(home, task_id), clock)
-            outcome = run_locked(home, settings, task, brain, clock, on_text, on_step)
-            # Asked for by hand, it runs once: a failure is final. A completed run's
-            # notification was queued before its final state (Ending).
+            # Asked for by hand, it runs once: a failure is final. Its notification is
+            # kept before the final state (Ending), so a crash cannot lose it.
+            outcome = run_locked(
+                home, settings, task, brain, clock, on_text, on_step, final=lambda: True
+            )
             if outcome.task is not None:
                 forget_waiting_failure(home, outcome.task.id)
-                queued = (
-                    outcome.notice if outcome.ok else queue_run(home, outcome.task, outcome.record)
-                )
-                names.extend([queued] if queued else [])
+                names.extend([outcome.notice] if outcome.notice else [])
     finally:
         if warming is not None:
             warming.join(10)  # never leave a half-done import to interpreter shutdown
@@ -107,6 +110,7 @@ def run_locked(
     clock: Clock,
     on_text: TextSink | None = None,
     on_step: StepSink | None = None,
+    final: Final | None = None,
 ) -> RunOutcome:
     """The body of a run. The caller holds the series lock of `task.key` and has
     recovered the task if a crashed run left it `running` (recover_locked)."""
@@ -131,7 +135,7 @@ def run_locked(
     )
     request = build_request(task, settings, contents)
     sink = StepLog(home, execution_id(task.id, started, task.state.attempts), on_step)
-    end = Ending(home, task, clock, started, request.model, sink)
+    end = Ending(home, task, clock, started, request.model, sink, final)
     toolset: Toolset | None = None
     try:
         pause_point("executor-before-brain")
@@ -201,6 +205,7 @@ class Ending:
     started: str
     model: str
     sink: StepLog
+    final: Final | None = None  # whether a failure is final (told), asked after its record
 
     def completed(self, reply: BrainReply) -> RunOutcome:
         return self._finish(TaskStatus.COMPLETED, reply, None, True, reply.usage, reply.turns)
@@ -247,14 +252,17 @@ class Ending:
         remove_journal(self.home, self.sink.exec_id)
         pause_point("executor-after-append")
         write_record_output(self.home, task.id, record)  # before the state: recovery redoes it
-        # Kept before the state too, so a crash cannot lose it (recovery redoes it).
-        notice = queue_run(self.home, task, record) if done else None
+        # Kept before the state too, so a crash cannot lose it (recovery redoes a
+        # completed one; a failure is kept when the caller calls it final).
+        told = done or (self.final is not None and self.final())
+        notice = queue_run(self.home, task, record) if told else None
         pause_point("executor-after-output")
         state = replace(task.state, status=status, finished=finished, error=error)
         task = tasks.write_state(task, state)
+        pause_point("executor-after-state")
         if unsynced is not None:
             raise unsynced
-        return RunOutcome(task.id, task.key, status, record, task=task, notice=notice)
+        return RunOutcome(task.id, task.key, status, record, task=task, notice=notice, told=told)
 
     def _close_journal(self) -> OSError | None:
         try:

@@ -36,7 +36,6 @@ from runner.run.delivery import (
     final_failure,
     forget_waiting_failure,
     queue_recovered_failure,
-    queue_run,
     queue_skip,
     queue_waiting_failure,
     send_pending,
@@ -135,18 +134,19 @@ def _run_one_locked(
                 return None
     emit(Fired(**_about(occurrence), attempt=task.state.attempts + 1))
     started = clock.monotonic()
-    outcome = run_locked(home, settings, task, brain, clock, on_step=_shown(task, emit))
+    # A failure is told once, after its last retry (SPEC "Delivery"): decided at the
+    # run's end, and its notification kept there, before its final state.
+    told = lambda: final_failure(home, settings, occurrence, clock.now())  # noqa: E731
+    outcome = run_locked(home, settings, task, brain, clock, on_step=_shown(task, emit), final=told)
     if outcome.ok:
         claims.write_claim(home, task.id, "completed")
-    # A failure is told once, after its last retry (SPEC "Delivery").
-    final = outcome.ok or final_failure(home, settings, occurrence, clock.now())
     if outcome.task is not None:
-        _decide_notification(home, settings, occurrence, outcome, final, pending)
+        _decide_notification(home, settings, occurrence, outcome, outcome.told, pending)
     emit(
         Finished(
             **_about(occurrence),
             status=outcome.status,
-            final=final,
+            final=outcome.told,
             error=outcome.record.error,
             usage=outcome.record.usage.to_dict(),
             seconds=round(clock.monotonic() - started, 3),
@@ -189,7 +189,7 @@ def _decide_notification(
         queue_waiting_failure(home, outcome.task, outcome.record, last_chance)
         return
     # A completed run's entry was kept before its final state (executor.Ending).
-    queued = outcome.notice if outcome.ok else queue_run(home, outcome.task, outcome.record)
+    queued = outcome.notice  # kept before the final state (executor.Ending)
     pending.extend([queued] if queued else [])
 
 

@@ -24,6 +24,7 @@ BENCH_BEFORE=<a checkout's folder> adds its `runner run` to the rounds (before/a
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import shutil
@@ -35,7 +36,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import OUT, PY, machine, median
-from runner.brain.claude_code_setup import QUIET_ENV, UNATTENDED
+from runner.brain.claude_code_setup import QUIET_ENV, UNATTENDED, settings_json
 from runner.home import Home
 from runner.init import init_home
 from tests.fake_anthropic import FakeAnthropic, Reply
@@ -66,7 +67,7 @@ options = ClaudeAgentOptions(
     system_prompt={"type": "preset", "preset": "claude_code", "append": "You run unattended."},
     setting_sources=[], strict_mcp_config=True, include_partial_messages=True,
     verbatim_prompts=True, extra_args={"no-session-persistence": None},
-    settings=json.dumps({"autoMemoryEnabled": False}),
+    settings=json.dumps({"autoMemoryEnabled": False, "includeGitInstructions": False}),
 )
 async def main():
     async for message in query(prompt=prompt, options=options):
@@ -125,7 +126,7 @@ def timed(argv: list[str], env: dict[str, str], cwd: Path, answer: bool) -> tupl
 def commands(root: Path, cli_path: Path, bare_file: Path) -> dict[str, list[str]]:
     model = ["--model", "claude-sonnet-5-5"]
     flags = ["--append-system-prompt", UNATTENDED, "--tools", "", "--max-turns", "20"]
-    flags += ["--permission-mode", "dontAsk", "--settings", '{"autoMemoryEnabled": false}']
+    flags += ["--permission-mode", "dontAsk", "--settings", json.dumps(settings_json())]
     flags += ["--strict-mcp-config", "--setting-sources=", "--no-session-persistence"]
     return {
         "runner run": [PY, "-m", "runner", "--home", str(root), "run", "bench"],

@@ -224,3 +224,24 @@ def test_a_runner_killed_before_the_sdk_speaks_leaves_no_cli(
         time.sleep(0.1)
     assert left() == []
     assert fake_anthropic.requests == []  # it never asked anything
+
+
+def test_the_homes_git_status_and_history_stay_out_of_the_request(
+    home: Home, cc_api: FakeAnthropic, cc_home: Path
+) -> None:
+    """Claude Code would tell the model the home's git status (names of changed files,
+    granted or not) and its recent commits: memory and file names the grants and the
+    log do not give. It is told neither."""
+    settings = configure(home)
+    task(home, "Hello.")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@localhost"]
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "COMMIT-MESSAGE-MEMORY"]):
+        subprocess.run([*git, *args], cwd=home.root, check=True, capture_output=True)
+    (home.root / "notes").mkdir()
+    (home.root / "notes" / "UNGRANTED-FILE-NAME.md").write_text("x\n")
+    cc_api.queue(Reply(text="Hi."))
+    outcome, _ = run_brain(home, settings)
+    assert outcome.status == "completed", outcome.record.error
+    sent = json.dumps(cc_api.message_requests[0].body)
+    assert "UNGRANTED-FILE-NAME" not in sent and "COMMIT-MESSAGE-MEMORY" not in sent
+    assert "gitStatus" not in sent

@@ -24,7 +24,7 @@ import pytest
 from runner.brain import claude_code_cli as cli
 from runner.brain.claude_code import ClaudeCodeBrain, Run
 from runner.brain.claude_code_grants import permissions
-from runner.brain.claude_code_setup import Ask
+from runner.brain.claude_code_setup import Ask, settings_json
 from runner.home import Home
 from runner.tasks.grants import ToolGrants
 from tests.claude_code_support import configure
@@ -71,7 +71,7 @@ def test_the_command_is_the_one_the_sdk_builds_from_the_same_options(
         model=ask.model,
         perms=ask.permissions,
         max_turns=max_turns,
-        settings={"autoMemoryEnabled": False},
+        settings=settings_json(),
     )
     theirs = SubprocessCLITransport(ask.prompt, brain.options(ask, "tag", run))._build_command()
     assert ours == theirs
@@ -104,7 +104,7 @@ def test_starting_the_cli_imports_no_sdk(home: Home, tmp_path: Path) -> None:
 import sys, anyio
 from pathlib import Path
 from runner.brain.claude_code import ClaudeCodeBrain, Run
-from runner.brain.claude_code_setup import Ask
+from runner.brain.claude_code_setup import Ask, settings_json
 from runner.settings import load_settings
 home = Path({str(home.root)!r})
 brain = ClaudeCodeBrain(load_settings(home / "runner.yaml").brain, home, Path({str(fake_cli)!r}))
@@ -134,7 +134,7 @@ def test_a_cli_started_for_an_sdk_that_then_fails_to_import_is_ended(
 import sys, anyio
 from pathlib import Path
 from runner.brain.claude_code import ClaudeCodeBrain, Run
-from runner.brain.claude_code_setup import Ask
+from runner.brain.claude_code_setup import Ask, settings_json
 from runner.errors import BrainError
 from runner.settings import load_settings
 home = Path({str(home.root)!r})

@@ -71,8 +71,11 @@ def run_env(settings: BrainSettings, max_tokens: int, tags: dict[str, str]) -> d
 
 
 def settings_json() -> dict[str, object]:
-    """The `--settings` layer: no memory of Claude Code's own (the log is the memory)."""
-    return {"autoMemoryEnabled": False}
+    """The `--settings` layer: no memory of Claude Code's own (the log is the memory),
+    and no git status or recent commits of the home in the context: they name files
+    the grants may not give and carry a history the log does not (and skipping them
+    spares the CLI seven git commands at its start)."""
+    return {"autoMemoryEnabled": False, "includeGitInstructions": False}
 
 
 def execution_text(n: int, turn: PriorTurn) -> str:

@@ -71,9 +71,10 @@ def atomic_write_with(
         if before_replace is not None:
             before_replace()
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        _name(exc, path)
         raise
     if sync_folder:
         fsync_dir(path.parent)
@@ -119,15 +120,23 @@ def append_lines(path: Path, lines: Sequence[bytes]) -> None:
         try:
             write_whole(fd, data, f"append {path.name}")
             os.fsync(fd)
-        except OSError:
+        except OSError as exc:
             # A full disk (or an I/O error) mid-line: cut the file back to its last
             # whole line, so no half record is left for a reader (or a later append)
             # to meet. A crash here instead leaves a torn tail, set aside as before.
             with contextlib.suppress(OSError):
                 os.ftruncate(fd, start)
                 os.fsync(fd)
+            _name(exc, path)
             raise
     finally:
         os.close(fd)
     if created:
         fsync_dir(path.parent)
+
+
+def _name(exc: BaseException, path: Path) -> None:
+    """A write() or fsync() error names no file: name the one being written, so the
+    user hears which ("runner: .../logs/x.jsonl: No space left on device")."""
+    if isinstance(exc, OSError) and exc.filename is None:
+        exc.filename = str(path)

@@ -21,8 +21,10 @@ import pytest
 from runner import keys
 from runner.home import Home
 from runner.init import init_home
+from runner.logs import store as logs
 from tests.conftest import cli
 from tests.fakes import write_ics
+from tests.test_compress_passes import SETTINGS_YAML, assert_whole, backlog
 from tests.test_tick import event
 
 SIZE = "384k"
@@ -141,3 +143,24 @@ def test_an_append_that_does_not_fit_leaves_no_half_line(small_disk: Path) -> No
         append_line(log, '{"type": "execution", "id": "2", "text": "' + "x" * 20000 + '"}')
     assert log.read_bytes() == before  # cut back to the last whole line
     filler.unlink()
+
+
+@pytest.mark.parametrize("leave", [2_000, 30_000, 90_000, 200_000])
+def test_a_full_disk_mid_compression_loses_and_doubles_nothing(
+    small_disk: Path, leave: int
+) -> None:
+    home = Home(small_disk / "home")
+    init_home(home)
+    ids = backlog(home)
+    home.settings_file.write_text(SETTINGS_YAML, encoding="utf-8")
+    filler = fill(small_disk, leave)
+    full = cli(home, "compress", "hello")
+    assert "Traceback" not in full.stderr, full.stderr
+    if full.returncode != 0:
+        assert full.returncode == 1 and "hello" in full.stderr, full.stderr
+    assert [str(r.id) for r in logs.read_all(home, "hello").executions] == ids
+    filler.unlink()
+    done = cli(home, "compress", "hello")
+    assert done.returncode == 0, done.stderr
+    assert_whole(home, ids)
+    assert list(home.logs.glob(".hello.jsonl.*.tmp")) == []

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -118,3 +119,21 @@ def test_an_entry_with_wrong_types_is_dropped_not_a_crash(home: Home, receiver: 
     assert message.body is not None and message.body["title"] == "Daily plan: completed"
     assert os.listdir(folder) == []
     assert len(receiver.requests) == 1
+
+
+def test_a_temp_file_left_by_a_write_killed_midway_is_cleared_once_stale(
+    home: Home, receiver: Receiver
+) -> None:
+    from runner.clock import SystemClock
+    from runner.run.delivery import flush_outbox
+    from runner.settings import Settings
+
+    folder = outbox.outbox(home)
+    folder.mkdir(parents=True)
+    stale, fresh = folder / ".e1.json.abc123.tmp", folder / ".e2.json.def456.tmp"
+    stale.write_text('{"half": ')
+    fresh.write_text('{"being written')  # another process may be writing it right now
+    hour_ago = time.time() - 3700
+    os.utime(stale, (hour_ago, hour_ago))
+    flush_outbox(home, Settings(), SystemClock(), lambda m: None)
+    assert sorted(os.listdir(folder)) == [fresh.name]

@@ -50,6 +50,7 @@ MAX_TEXT = 8000  # characters of the answer kept (a message shows its first 300)
 MAX_SENDS = 5  # tries of one notification to a target that keeps failing
 RETRY_AFTER = (60.0, 300.0, 1800.0, 7200.0)  # seconds after the 1st, 2nd, ... failure
 KEEP_SENT = 7 * 24 * 3600.0  # seconds a sent entry's mark is kept
+STALE_TEMP = 3600.0  # seconds after which a temp file is a write a crash cut off
 
 
 @dataclass(frozen=True)
@@ -166,6 +167,9 @@ def leftovers(home: Home, now: datetime) -> list[str]:
         return []
     found: list[str] = []
     for name in names:
+        if name.startswith(".") and name.endswith(".tmp"):
+            _clear_if_stale(outbox(home) / name)  # atomic_write's, its process killed
+            continue
         if name.endswith(".json") and _NAME.fullmatch(name[:-5]):
             path = outbox(home) / name
             if _regular(path) and not _waiting(path, utc_iso(now)) and _due(path, now):
@@ -236,6 +240,13 @@ def _known(home: Home, name: str) -> bool:
     except FileNotFoundError:
         return False
     return any(n == f"{name}.json" or n.startswith(f"{name}.json.") for n in here)
+
+
+def _clear_if_stale(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        info = os.lstat(path)
+        if stat.S_ISREG(info.st_mode) and info.st_mtime < time.time() - STALE_TEMP:
+            os.unlink(path)
 
 
 def _forget_old_marks(folder: Path) -> None:

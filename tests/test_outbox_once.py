@@ -78,11 +78,12 @@ def test_marks_of_sent_notifications_are_kept_a_week(home: Home, receiver: Recei
 def test_many_processes_flushing_one_outbox_send_each_entry_once(
     home: Home, receiver: Receiver
 ) -> None:
-    """Four `tick`s and a `runner run` started together on one home, with twenty
-    entries waiting: every entry reaches the receiver once, the run's too."""
+    """A `watch`, four `tick`s and a `runner run` started together on one home, with
+    twenty entries waiting: every entry reaches the receiver once, the run's too."""
     from runner.deliver import outbox
     from runner.deliver.message import Report
     from runner.tasks.delivery import Delivery
+    from tests.test_watch_e2e import WatchProcess
 
     notifying(home, receiver)
     for n in range(20):
@@ -90,14 +91,22 @@ def test_many_processes_flushing_one_outbox_send_each_entry_once(
         delivery = Delivery(notify=("phone",), notify_on=("completed",))
         outbox.put(home, f"e{n}", report, delivery)
     command = [sys.executable, "-m", "runner", "--home", str(home.root)]
+    watching = WatchProcess(home)  # flushes at its start, as the others do
     procs = [
         subprocess.Popen([*command, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         for args in (["tick"], ["tick"], ["run", "plan"], ["tick"], ["tick"])
     ]
-    for proc in procs:
-        _, err = proc.communicate(timeout=120)
-        assert proc.returncode == 0, err
-    titles = sorted(r.body["title"] for r in receiver.wait_for(21) if r.body is not None)
+    try:
+        for proc in procs:
+            _, err = proc.communicate(timeout=120)
+            assert proc.returncode == 0, err
+        watching.wait_for("started", timeout=60)
+        received = receiver.wait_for(21)
+        time.sleep(2)  # a send twice would arrive by now
+    finally:
+        assert watching.stop() == 0
+    titles = sorted(r.body["title"] for r in received if r.body is not None)
+    assert len(receiver.requests) == 21
     expected = sorted([f"Entry {n}: completed" for n in range(20)] + ["Daily plan: completed"])
     assert titles == expected  # each once
     assert left_in_outbox(home) == []

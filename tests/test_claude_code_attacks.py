@@ -245,3 +245,46 @@ def test_the_homes_git_status_and_history_stay_out_of_the_request(
     sent = json.dumps(cc_api.message_requests[0].body)
     assert "UNGRANTED-FILE-NAME" not in sent and "COMMIT-MESSAGE-MEMORY" not in sent
     assert "gitStatus" not in sent
+
+
+def test_a_process_that_exits_mid_run_takes_its_cli_along(
+    home: Home, cc_api: FakeAnthropic, cc_home: Path
+) -> None:
+    """`runner watch` shutting down abandons a brain call still waiting on the API (its
+    helper thread dies with the process): the CLI, and all it started, must not
+    outlive the process and go on working."""
+    configure(home, timeout="120s")
+    task(home, "Hello.")
+    cc_api.queue(Reply(text="too late", delay=60))
+    code = f"""
+import sys, threading
+from pathlib import Path
+from runner.brain.claude_code import ClaudeCodeBrain
+from runner.clock import SystemClock
+from runner.home import Home
+from runner.run.executor import run_task
+from runner.settings import load_settings
+home = Home(Path({str(home.root)!r}))
+settings = load_settings(home.settings_file)
+brain = ClaudeCodeBrain(settings.brain, home.root)
+run = lambda: run_task(home, settings, "hello", brain, SystemClock())
+threading.Thread(target=run, daemon=True).start()
+sys.stdin.readline()  # the test says when the CLI is waiting on the API
+print(brain.last_tag, flush=True)
+"""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    deadline = time.monotonic() + 60
+    while not cc_api.message_requests:
+        assert time.monotonic() < deadline and proc.poll() is None, "no request came"
+        time.sleep(0.05)
+    proc.stdin.write("exit\n")
+    proc.stdin.flush()
+    tag = proc.stdout.readline().strip()
+    proc.wait(timeout=30)
+    deadline = time.monotonic() + 10
+    while process_tree.tagged(tag) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert process_tree.tagged(tag) == []

@@ -101,12 +101,7 @@ class ClaudeCodeBrain:
         return estimate_tokens(setup.context_text(request) + "\n" + request_text(request))
 
     def summarize(self, request: SummaryRequest) -> BrainReply:
-        ask = Ask(
-            prompt=request.prompt,
-            system_append=request.system,
-            model=request.model,
-            max_tokens=request.max_tokens,
-        )
+        ask = Ask(request.prompt, request.system, request.model, request.max_tokens)
         reply = self._run(ask, None)
         if not reply.text.strip():
             raise BrainError(f"the summary came back empty (stop reason: {reply.stop_reason})")
@@ -120,11 +115,13 @@ class ClaudeCodeBrain:
         quiet_sdk_log()
         tag = self.last_tag = process_tree.new_tag()
         run = Run(ask, self, tag, on_text)
+        process_tree.track(tag)  # ended at exit if the process ends first
         try:
             return anyio.run(run.drive)
         finally:
             if run.expired or run.failed:
                 process_tree.kill_tagged(tag)  # nothing it started may outlive it
+            process_tree.untrack(tag)
 
     def options(self, ask: Ask, tag: str, run: Run) -> ClaudeAgentOptions:
         from claude_agent_sdk import ClaudeAgentOptions, HookMatcher

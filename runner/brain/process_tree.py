@@ -11,6 +11,7 @@ psutil comes with the `claude-code` extra; it is imported only here, only when n
 
 from __future__ import annotations
 
+import atexit
 import time
 import uuid
 from typing import Any
@@ -19,8 +20,29 @@ TAG = "RUNNER_CLAUDE_RUN"
 OWNER = "RUNNER_CLAUDE_OWNER"  # `pid:start time` of the runner process that started it
 
 
+_live: set[str] = set()  # the tags of the runs under way in this process
+
+
 def new_tag() -> str:
     return uuid.uuid4().hex
+
+
+def track(tag: str) -> None:
+    """A run under way: if the process exits before it ends (`runner watch` shutting
+    down abandons a call still waiting on the API), what it started ends too."""
+    if not _live:
+        atexit.unregister(_end_live)
+        atexit.register(_end_live)
+    _live.add(tag)
+
+
+def untrack(tag: str) -> None:
+    _live.discard(tag)
+
+
+def _end_live() -> None:
+    for tag in list(_live):
+        kill_tagged(tag, wait=2.0)
 
 
 def owner() -> str:

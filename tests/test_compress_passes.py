@@ -163,3 +163,16 @@ class _Counting(OfflineBrain):
         if self.fail_from is not None and self.summaries >= self.fail_from:
             raise BrainError("the summary server exploded")
         return super().summarize(request)
+
+
+def test_blank_lines_in_the_log_end_the_passes(home: Home) -> None:
+    # Blank lines are no executions: counting them as kept ones made `runner
+    # compress` start pass after pass that folded nothing, forever.
+    ids = backlog(home, 9)
+    path = logs.log_path(home, "hello")
+    lines = path.read_text(encoding="utf-8").split("\n")
+    path.write_text("\n" + "\n\n".join(lines) + "\n  \n", encoding="utf-8")
+    clock = FakeClock(datetime(2026, 11, 1, tzinfo=UTC))
+    result = compression.compress(home, SETTINGS, "hello", _Counting(), clock)
+    assert (result.status, result.summarised, result.kept) == ("compressed", 9 - KEEP, KEEP)
+    assert_whole(home, ids)

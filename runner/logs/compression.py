@@ -213,6 +213,8 @@ def compress(
                 home, settings, key, brain, clock, reason="asked", number=result.passes + 1
             )
         result = _merged(result, step)
+        if step.status != "compressed":
+            break  # a pass that folded nothing (or failed) ends the compression
     return result
 
 
@@ -232,6 +234,8 @@ def compress_locked(
         number = result.passes + 1
         step = fold_pass(home, settings, key, brain, clock, reason=reason, number=number)
         result = _merged(result, step)
+        if step.status != "compressed":
+            break
     return result
 
 

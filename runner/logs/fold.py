@@ -100,7 +100,7 @@ def rewrite(
     before_replace: Callable[[], None],
 ) -> int:
     """Replace the live log atomically by [header, its lines from `cut` to `end`];
-    returns how many lines were kept."""
+    returns how many records were kept (blank lines are none)."""
     kept = 0
 
     def write(out: BinaryIO) -> None:
@@ -108,13 +108,17 @@ def rewrite(
         out.write((record_line(header) + "\n").encode("utf-8"))
         handle.seek(cut)
         left = end - cut
+        carry = b""  # the start of a line the next block ends
         while left > 0:
             block = handle.read(min(BLOCK, left))
             if not block:
                 break
             out.write(block)
-            kept += block.count(b"\n")
+            lines = (carry + block).split(b"\n")
+            carry = lines.pop()
+            kept += sum(1 for line in lines if line.strip())
             left -= len(block)
+        kept += 1 if carry.strip() else 0
 
     atomic_write_with(path, write, before_replace=before_replace)
     return kept

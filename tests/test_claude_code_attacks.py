@@ -288,3 +288,37 @@ print(brain.last_tag, flush=True)
     while process_tree.tagged(tag) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert process_tree.tagged(tag) == []
+
+
+def test_ctrl_c_mid_command_ends_the_cli_and_the_command_at_once(
+    home: Home, fake_anthropic: FakeAnthropic, cc_home: Path, tmp_path: Path
+) -> None:
+    """Ctrl-C while a granted command runs: the CLI is not given the grace a finished
+    run gets to exit on its own; it and the command end now."""
+    from runner.brain.claude_code_transport import GRACE
+
+    configure(home, timeout="60s")
+    task(home, "Hang.", extra=GRANTS + "  shell: true\n")
+    pidfile = tmp_path / "sleep.pid"
+    hang = ToolCall("Bash", {"command": f"sh -c 'echo $$ > {pidfile}; exec sleep 300'"})
+    fake_anthropic.queue(Reply(text="", tool_calls=[hang]))
+    env = {**os.environ, **fake_anthropic.env(), "HOME": str(cc_home)}
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "runner", "--home", str(home.root), "run", "hello"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while not (pidfile.exists() and pidfile.read_text().strip()):
+        assert time.monotonic() < deadline and runner.poll() is None, "the command never ran"
+        time.sleep(0.05)
+    sleeper = int(pidfile.read_text())
+    os.kill(runner.pid, signal.SIGINT)
+    interrupted = time.monotonic()
+    runner.wait(timeout=60)
+    assert time.monotonic() - interrupted < GRACE - 1  # the turn is not waited for
+    deadline = time.monotonic() + 10
+    while _alive(sleeper) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(sleeper)

@@ -285,6 +285,9 @@ class Run:
         except Exception:
             if self.stop is None and not self.expired:
                 raise  # the CLI's own end, put in words by error()
+        except BaseException:  # Ctrl-C, shutdown: no answer is awaited, end it all now
+            process_tree.kill_tagged(self.tag)
+            raise
         finally:
             await stream.aclose()  # type: ignore[attr-defined]
         if self.stop is not None:

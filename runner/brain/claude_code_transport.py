@@ -14,6 +14,7 @@ then SIGKILL. This module imports the SDK: import it only once the CLI is starte
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -93,12 +94,16 @@ class CLITransport(Transport):
 
     async def close(self) -> None:
         """Bounded: stdin closed, then up to GRACE s each for exit, SIGTERM, SIGKILL."""
+        # Cancelled (Ctrl-C, shutdown), no answer is awaited: no grace for the turn to
+        # finish, SIGTERM at once (the CLI then ends what it started).
+        stops = [self.process.terminate, self.process.kill]
+        steps = stops if being_cancelled() else [None, *stops]
         with anyio.CancelScope(shield=True):
             with anyio.move_on_after(self.grace):
                 await self.lock.acquire()
                 self.lock.release()
             await self.close_input()
-            for stop in (None, self.process.terminate, self.process.kill):
+            for stop in steps:
                 if self.process.returncode is not None:
                     break
                 if stop is not None:
@@ -138,6 +143,15 @@ class CLITransport(Transport):
                 version,
                 self.cli,
             )
+
+
+def being_cancelled() -> bool:
+    """Whether the task closing the transport is being cancelled (asyncio)."""
+    try:
+        task = asyncio.current_task()
+    except RuntimeError:
+        return False
+    return task is not None and task.cancelling() > 0
 
 
 async def lines(stream: Any, limit: int = MAX_LINE) -> AsyncIterator[str]:

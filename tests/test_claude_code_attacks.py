@@ -152,22 +152,7 @@ def test_what_a_killed_runner_left_running_is_ended_by_the_next_run(
     """SIGKILL of `runner run` mid-command leaves the CLI and its shell to init; the
     next claude-code run finds them by their tag and ends them."""
     settings = configure(home, timeout="60s")
-    task(home, "Hang.", extra=GRANTS + "  shell: true\n")
-    pidfile = tmp_path / "sleep.pid"
-    hang = ToolCall("Bash", {"command": f"sh -c 'echo $$ > {pidfile}; exec sleep 300'"})
-    fake_anthropic.queue(Reply(text="", tool_calls=[hang]))
-    env = {**os.environ, **fake_anthropic.env(), "HOME": str(cc_home)}
-    runner = subprocess.Popen(
-        [sys.executable, "-m", "runner", "--home", str(home.root), "run", "hello"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 60
-    while not (pidfile.exists() and pidfile.read_text().strip()):
-        assert time.monotonic() < deadline and runner.poll() is None, "the command never ran"
-        time.sleep(0.05)
-    sleeper = int(pidfile.read_text())
+    runner, sleeper = _start_a_hanging_run(home, fake_anthropic, cc_home, tmp_path)
     os.kill(runner.pid, signal.SIGKILL)
     runner.wait()
     time.sleep(0.5)
@@ -298,6 +283,21 @@ def test_ctrl_c_mid_command_ends_the_cli_and_the_command_at_once(
     from runner.brain.claude_code_transport import GRACE
 
     configure(home, timeout="60s")
+    runner, sleeper = _start_a_hanging_run(home, fake_anthropic, cc_home, tmp_path)
+    os.kill(runner.pid, signal.SIGINT)
+    interrupted = time.monotonic()
+    runner.wait(timeout=60)
+    assert time.monotonic() - interrupted < GRACE - 1  # the turn is not waited for
+    deadline = time.monotonic() + 10
+    while _alive(sleeper) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(sleeper)
+
+
+def _start_a_hanging_run(
+    home: Home, fake_anthropic: FakeAnthropic, cc_home: Path, tmp_path: Path
+) -> tuple[subprocess.Popen[bytes], int]:
+    """A real `runner run` whose CLI's shell sleeps: (the runner, the sleeper's pid)."""
     task(home, "Hang.", extra=GRANTS + "  shell: true\n")
     pidfile = tmp_path / "sleep.pid"
     hang = ToolCall("Bash", {"command": f"sh -c 'echo $$ > {pidfile}; exec sleep 300'"})
@@ -314,11 +314,33 @@ def test_ctrl_c_mid_command_ends_the_cli_and_the_command_at_once(
         assert time.monotonic() < deadline and runner.poll() is None, "the command never ran"
         time.sleep(0.05)
     sleeper = int(pidfile.read_text())
-    os.kill(runner.pid, signal.SIGINT)
-    interrupted = time.monotonic()
-    runner.wait(timeout=60)
-    assert time.monotonic() - interrupted < GRACE - 1  # the turn is not waited for
-    deadline = time.monotonic() + 10
-    while _alive(sleeper) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not _alive(sleeper)
+    return runner, sleeper
+
+
+def test_a_sweep_ends_only_its_own_homes_orphans(tmp_path: Path) -> None:
+    # Orphans are found by their tags; a dead owner ("1:0.000" never matches a live
+    # process's start time). Another home's are left to that home's next run.
+    def orphan(home: Path) -> subprocess.Popen[bytes]:
+        env = {
+            **os.environ,
+            process_tree.TAG: "t",
+            process_tree.OWNER: "1:0.000",
+            process_tree.HOME: str(home.resolve()),
+        }
+        return subprocess.Popen(["sleep", "300"], env=env)
+
+    mine, other = tmp_path / "mine", tmp_path / "other"
+    mine.mkdir()
+    other.mkdir()
+    a, b = orphan(mine), orphan(other)
+    try:
+        time.sleep(0.2)  # the environment is readable once exec has happened
+        assert process_tree.sweep_orphans(mine) == [a.pid]
+        assert a.wait(timeout=10) == -signal.SIGKILL
+        assert b.poll() is None
+        assert process_tree.sweep_orphans(other) == [b.pid]
+        assert b.wait(timeout=10) == -signal.SIGKILL
+    finally:
+        for proc in (a, b):
+            if proc.poll() is None:
+                proc.kill()

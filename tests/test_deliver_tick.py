@@ -14,7 +14,7 @@ from runner.clock import local_zone
 from runner.delivery_settings import TargetSettings, UrlSource
 from runner.home import Home
 from runner.settings import Settings
-from tests.fakes import FakeClock, ics_time, write_ics
+from tests.fakes import FakeClock, RecordingBrain, ics_time, write_ics
 from tests.receiver import Receiver
 from tests.test_tick import NOW, event, executions, flaky_brain, run_tick
 
@@ -161,17 +161,25 @@ def test_a_scheduled_task_delivers_like_an_event_pointing_at_it(
     assert (home.root / "plans" / "2026-11-26.md").is_file()
 
 
+def _first_try_failed(
+    home: Home, receiver: Receiver, failures: int
+) -> tuple[Settings, RecordingBrain, FakeClock]:
+    """An occurrence whose first try failed, with two retries and ten minutes of grace."""
+    daily_task(home, "notify_on: [failed]\n")
+    write_ics(home, "d.ics", event("uid-1", NOW, extra="DESCRIPTION:task: daily"))
+    settings = with_target(receiver, retries=2, grace=600)
+    brain = flaky_brain(failures=failures)
+    clock = FakeClock(NOW + timedelta(seconds=5))
+    assert [o.status for o in run_tick(home, clock, settings, brain=brain).outcomes] == ["failed"]
+    return settings, brain, clock
+
+
 def test_a_failure_whose_retry_never_came_is_told_once_grace_has_passed(
     home: Home, receiver: Receiver
 ) -> None:
     # The laptop failed a run, then slept past `grace`: the retry can no longer
     # happen, so the failure is told at wake-up instead of never.
-    daily_task(home, "notify_on: [failed]\n")
-    write_ics(home, "d.ics", event("uid-1", NOW, extra="DESCRIPTION:task: daily"))
-    settings = with_target(receiver, retries=2, grace=600)
-    brain = flaky_brain(failures=99)
-    clock = FakeClock(NOW + timedelta(seconds=5))
-    assert [o.status for o in run_tick(home, clock, settings, brain=brain).outcomes] == ["failed"]
+    settings, brain, clock = _first_try_failed(home, receiver, failures=99)
     clock.advance(300)  # awake, within grace: it would retry now; nothing told yet
     assert [o.status for o in run_tick(home, clock, settings, brain=brain).outcomes] == ["failed"]
     assert receiver.requests == []
@@ -190,12 +198,7 @@ def test_a_failure_whose_retry_never_came_is_told_once_grace_has_passed(
 def test_a_retry_that_completes_drops_the_failure_kept_for_later(
     home: Home, receiver: Receiver
 ) -> None:
-    daily_task(home, "notify_on: [failed]\n")
-    write_ics(home, "d.ics", event("uid-1", NOW, extra="DESCRIPTION:task: daily"))
-    settings = with_target(receiver, retries=2, grace=600)
-    brain = flaky_brain(failures=1)
-    clock = FakeClock(NOW + timedelta(seconds=5))
-    assert [o.status for o in run_tick(home, clock, settings, brain=brain).outcomes] == ["failed"]
+    settings, brain, clock = _first_try_failed(home, receiver, failures=1)
     clock.advance(60)
     assert [o.status for o in run_tick(home, clock, settings, brain=brain).outcomes] == [
         "completed"
@@ -211,12 +214,7 @@ def test_a_kept_failure_whose_retry_is_in_the_log_is_dropped_not_told(
     # A retry that died after its record, before it could drop the kept failure
     # (simulated: the entry is put back): the log says it was retried, so no
     # false "not retried" message goes out.
-    daily_task(home, "notify_on: [failed]\n")
-    write_ics(home, "d.ics", event("uid-1", NOW, extra="DESCRIPTION:task: daily"))
-    settings = with_target(receiver, retries=2, grace=600)
-    brain = flaky_brain(failures=1)
-    clock = FakeClock(NOW + timedelta(seconds=5))
-    assert [o.status for o in run_tick(home, clock, settings, brain=brain).outcomes] == ["failed"]
+    settings, brain, clock = _first_try_failed(home, receiver, failures=1)
     [kept] = (home.state / "outbox").iterdir()
     saved = kept.read_bytes()
     clock.advance(60)

@@ -78,7 +78,7 @@ class ClaudeCodeBrain:
     def warm(self) -> None:
         """Import the SDK now (about half a second), so a due run does not wait for it."""
         cli.import_sdk()
-        process_tree.sweep_orphans()  # what a killed runner left behind
+        process_tree.sweep_orphans(self.home)  # what a killed runner left behind
 
     # -- the Brain interface ------------------------------------------------------
 
@@ -145,7 +145,9 @@ class ClaudeCodeBrain:
             include_partial_messages=True,
             verbatim_prompts=True,  # calendar text is data: no @file or /command expansion
             extra_args={"no-session-persistence": None},
-            env=setup.run_env(self.settings, ask.max_tokens, process_tree.tagged_env(tag)),
+            env=setup.run_env(
+                self.settings, ask.max_tokens, process_tree.tagged_env(tag, self.home)
+            ),
             stderr=run.stderr_line,
             cli_path=self.cli_path,
         )
@@ -240,11 +242,13 @@ class Run:
             max_turns=ask.max_turns,
             settings=setup.settings_json(),
         )
-        own = setup.run_env(brain.settings, ask.max_tokens, process_tree.tagged_env(self.tag))
+        own = setup.run_env(
+            brain.settings, ask.max_tokens, process_tree.tagged_env(self.tag, brain.home)
+        )
         process = await cli.spawn(argv, cli.environment(own, brain.home), brain.home)
         log.debug("claude-code: CLI started (pid %d)", process.pid)
         pause_point("claude-code CLI started")  # crash tests: SIGKILL before the SDK speaks
-        if left := process_tree.sweep_orphans():
+        if left := process_tree.sweep_orphans(brain.home):
             msg = f"claude-code: ended {len(left)} processes left by a runner that was killed"
             notify(msg, "info")
         return process

@@ -14,10 +14,12 @@ from __future__ import annotations
 import atexit
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 TAG = "RUNNER_CLAUDE_RUN"
 OWNER = "RUNNER_CLAUDE_OWNER"  # `pid:start time` of the runner process that started it
+HOME = "RUNNER_CLAUDE_HOME"  # the home the run was for: a sweep ends its own home's only
 
 
 _live: set[str] = set()  # the tags of the runs under way in this process
@@ -53,20 +55,23 @@ def owner() -> str:
     return f"{me.pid}:{me.create_time():.3f}"
 
 
-def tagged_env(tag: str) -> dict[str, str]:
-    return {TAG: tag, OWNER: owner()}
+def tagged_env(tag: str, home: Path) -> dict[str, str]:
+    return {TAG: tag, OWNER: owner(), HOME: str(home.resolve())}
 
 
-def sweep_orphans() -> list[int]:
-    """Kill tagged processes whose runner is gone (it was SIGKILLed mid-run): the CLI
-    and what it started outlive their runner otherwise. Returns their pids."""
+def sweep_orphans(home: Path) -> list[int]:
+    """Kill tagged processes of this home whose runner is gone (it was SIGKILLed
+    mid-run): the CLI and what it started outlive their runner otherwise. Another
+    home's are left to that home's next run (two test runs, or two users' homes, on
+    one machine must not end each other's). Returns their pids."""
     import psutil
 
+    mine = str(home.resolve())
     orphans: list[psutil.Process] = []
     for proc in psutil.process_iter():
         try:
             env = proc.environ()
-            if TAG in env and not _owner_alive(env.get(OWNER, "")):
+            if TAG in env and env.get(HOME) == mine and not _owner_alive(env.get(OWNER, "")):
                 orphans.append(proc)
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
             continue

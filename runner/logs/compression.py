@@ -206,16 +206,13 @@ def compress(
         recent = read_recent(home, key, settings.compression.max_executions)
         tokens = measure(recent, brain, settings)
         result = fold_pass(home, settings, key, brain, clock, reason="asked", tokens=tokens)
-    # Between passes the lock is free: a run of this series need not wait for all.
-    while result.status == "compressed" and result.kept > settings.compression.keep_recent:
+
+    def locked_pass(number: int) -> CompressResult:
+        # Between passes the lock is free: a run of this series need not wait for all.
         with holding_series(home, key, on_wait=on_wait):
-            step = fold_pass(
-                home, settings, key, brain, clock, reason="asked", number=result.passes + 1
-            )
-        result = _merged(result, step)
-        if step.status != "compressed":
-            break  # a pass that folded nothing (or failed) ends the compression
-    return result
+            return fold_pass(home, settings, key, brain, clock, reason="asked", number=number)
+
+    return _more_passes(result, settings, locked_pass)
 
 
 def compress_locked(
@@ -230,12 +227,22 @@ def compress_locked(
 ) -> CompressResult:
     """Summarise all but the newest keep_recent executions; the caller holds the lock."""
     result = fold_pass(home, settings, key, brain, clock, reason=reason, tokens=tokens)
+    return _more_passes(
+        result,
+        settings,
+        lambda number: fold_pass(home, settings, key, brain, clock, reason=reason, number=number),
+    )
+
+
+def _more_passes(
+    result: CompressResult, settings: Settings, one_pass: Callable[[int], CompressResult]
+) -> CompressResult:
+    """Further passes after the first, until keep_recent is reached."""
     while result.status == "compressed" and result.kept > settings.compression.keep_recent:
-        number = result.passes + 1
-        step = fold_pass(home, settings, key, brain, clock, reason=reason, number=number)
+        step = one_pass(result.passes + 1)
         result = _merged(result, step)
         if step.status != "compressed":
-            break
+            break  # a pass that folded nothing (or failed) ends the compression
     return result
 
 

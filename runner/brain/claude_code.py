@@ -47,7 +47,6 @@ from runner.brain.protocol import (
     Usage,
 )
 from runner.errors import BrainError
-from runner.events import notify
 from runner.home import Home
 from runner.settings import BrainSettings
 from runner.testpause import pause_point
@@ -145,9 +144,7 @@ class ClaudeCodeBrain:
             include_partial_messages=True,
             verbatim_prompts=True,  # calendar text is data: no @file or /command expansion
             extra_args={"no-session-persistence": None},
-            env=setup.run_env(
-                self.settings, ask.max_tokens, process_tree.tagged_env(tag, self.home)
-            ),
+            env=setup.run_env(self.settings, ask.max_tokens, process_tree.tags(tag, self.home)),
             stderr=run.stderr_line,
             cli_path=self.cli_path,
         )
@@ -242,15 +239,11 @@ class Run:
             max_turns=ask.max_turns,
             settings=setup.settings_json(),
         )
-        own = setup.run_env(
-            brain.settings, ask.max_tokens, process_tree.tagged_env(self.tag, brain.home)
-        )
+        own = setup.run_env(brain.settings, ask.max_tokens, process_tree.tags(self.tag, brain.home))
         process = await cli.spawn(argv, cli.environment(own, brain.home), brain.home)
         log.debug("claude-code: CLI started (pid %d)", process.pid)
         pause_point("claude-code CLI started")  # crash tests: SIGKILL before the SDK speaks
-        if left := process_tree.sweep_orphans(brain.home):
-            msg = f"claude-code: ended {len(left)} processes left by a runner that was killed"
-            notify(msg, "info")
+        process_tree.sweep_orphans(brain.home, tell=True)
         return process
 
     async def consume(self, process: Process, group: TaskGroup) -> None:

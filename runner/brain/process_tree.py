@@ -17,6 +17,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from runner.events import notify
+
 TAG = "RUNNER_CLAUDE_RUN"
 OWNER = "RUNNER_CLAUDE_OWNER"  # `pid:start time` of the runner process that started it
 HOME = "RUNNER_CLAUDE_HOME"  # the home the run was for: a sweep ends its own home's only
@@ -55,11 +57,12 @@ def owner() -> str:
     return f"{me.pid}:{me.create_time():.3f}"
 
 
-def tagged_env(tag: str, home: Path) -> dict[str, str]:
+def tags(tag: str, home: Path) -> dict[str, str]:
+    """The environment that marks a run's CLI and everything it starts."""
     return {TAG: tag, OWNER: owner(), HOME: str(home.resolve())}
 
 
-def sweep_orphans(home: Path) -> list[int]:
+def sweep_orphans(home: Path, tell: bool = False) -> list[int]:
     """Kill tagged processes of this home whose runner is gone (it was SIGKILLed
     mid-run): the CLI and what it started outlive their runner otherwise. Another
     home's are left to that home's next run (two test runs, or two users' homes, on
@@ -80,6 +83,9 @@ def sweep_orphans(home: Path) -> list[int]:
             proc.kill()
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
+    if orphans and tell:
+        msg = f"claude-code: ended {len(orphans)} processes left by a runner that was killed"
+        notify(msg, "info")
     return [p.pid for p in orphans]
 
 

@@ -39,7 +39,6 @@ from runner.errors import RunnerError, UsageError
 from runner.events import EventSink, Failed, Started, Stopped, notify
 from runner.home import Home
 from runner.keys import session_id
-from runner.run.delivery import flush_outbox
 from runner.run.history import SeriesBook
 from runner.run.plan import SeriesWork, Verdict, verdict
 from runner.run.series import run_series
@@ -48,6 +47,7 @@ from runner.settings import Settings
 from runner.watch.files import ChangeBuffer, FileWatcher
 from runner.watch.lock import acquire_watch_lock
 from runner.watch.loop import STEP_BACKOFF, WatchLoop
+from runner.watch.outbox import OutboxSender
 from runner.watch.sync import BackgroundSync
 from runner.watch.workers import SeriesPool
 
@@ -55,7 +55,6 @@ log = logging.getLogger("runner")
 
 HEALTHY = 60.0  # seconds: a loop that has not stepped for this long is stuck: no heartbeat
 DRAIN = 5.0  # seconds to let cancelled runs record `interrupted` at shutdown
-OUTBOX_EVERY = 60.0  # seconds between looks at the outbox for a send to try again
 
 
 class Watch:
@@ -79,9 +78,7 @@ class Watch:
         self._signals = 0
         self._stepped = clock.monotonic()  # when the loop last stepped (heartbeat health)
         self._loop: WatchLoop | None = None
-        self._flushing: list[threading.Thread] = []  # workers add to it: under _flush_lock
-        self._flush_lock = threading.Lock()
-        self._flushed = clock.monotonic()  # when the outbox was last looked at
+        self._outbox = OutboxSender(home, settings, clock)
 
     def stop(self) -> None:
         self._stop.set()
@@ -133,7 +130,7 @@ class Watch:
         sync.start()
         if beat is not None:
             beat.start()
-        self._flush()  # notifications a process that died left unsent
+        self._outbox.start()  # and what a process that died left unsent
         try:
             self._serve(loop)
         finally:
@@ -142,10 +139,7 @@ class Watch:
             if beat is not None:
                 beat.stop()
         interrupted = self._shutdown(pool, brain)
-        with self._flush_lock:
-            flushing = list(self._flushing)
-        for thread in flushing:  # a send cut off could be sent twice: let it end
-            thread.join(self.settings.shutdown_grace)
+        self._outbox.stop(self.settings.shutdown_grace)
         cache.save()
         self.emit(Stopped(interrupted))
         return 0
@@ -154,28 +148,7 @@ class Watch:
         """After a suspend or a clock jump: sync now, and send a kept failure whose
         retry the sleep made impossible."""
         sync.poke()
-        self._flush()
-
-    def _flush(self) -> None:
-        """Send the outbox's leftovers in the background: never holds up the loop."""
-        thread = threading.Thread(
-            target=flush_outbox,
-            args=(self.home, self.settings, self.clock, notify),
-            name="outbox",
-            daemon=True,
-        )
-        with self._flush_lock:
-            self._flushed = self.clock.monotonic()
-            self._flushing = [t for t in self._flushing if t.is_alive()] + [thread]
-            thread.start()
-
-    def _flush_due(self) -> None:
-        """A send that failed is tried again when due: look at the outbox now and then."""
-        with self._flush_lock:
-            busy = any(t.is_alive() for t in self._flushing)
-            due = self.clock.monotonic() - self._flushed >= OUTBOX_EVERY
-        if due and not busy:
-            self._flush()
+        self._outbox.poke()
 
     def _heartbeat(self) -> Heartbeat | None:
         """The `heartbeat:` pinger (deliver/heartbeat.py), healthy while the loop steps."""
@@ -200,7 +173,7 @@ class Watch:
                 # hit the same error in a tight loop. The next plan tries again.
                 self.emit(Failed(str(exc), key=work.key))
             finally:
-                self._flush()  # a recovered run's notification, or another process's
+                self._outbox.poke()  # a recovered run's notification, or another process's
                 if self.on_series_done is not None:
                     self.on_series_done(work.key)
 
@@ -239,7 +212,7 @@ class Watch:
                 log.debug("the watch loop's step failed", exc_info=True)
                 self.emit(Failed(f"unexpected error, retrying: {exc!r}"))
                 nap = STEP_BACKOFF
-            self._flush_due()
+            self._outbox.poke_if_due()
             if not self._stop.is_set():
                 self._wake.wait(nap)
 

@@ -90,7 +90,12 @@ def forget_waiting_failure(home: Home, task_id: str) -> None:
 
 
 def _waiting_name(task_id: str) -> str:
-    return "retry-" + uuid.uuid5(uuid.NAMESPACE_URL, task_id).hex
+    return _name_for("retry", task_id)
+
+
+def _name_for(kind: str, task_id: str) -> str:
+    """An outbox name for a notification that has no execution id of its own."""
+    return f"{kind}-" + uuid.uuid5(uuid.NAMESPACE_URL, task_id).hex
 
 
 def queue_recovered_failure(home: Home, task: tasks.Task) -> Queued | None:
@@ -108,8 +113,7 @@ def queue_recovered_failure(home: Home, task: tasks.Task) -> Queued | None:
 
 
 def queue_skip(home: Home, task: tasks.Task) -> Queued | None:
-    name = "skip-" + uuid.uuid5(uuid.NAMESPACE_URL, task.id).hex
-    return queue(home, name, skip_report(task), task.delivery)
+    return queue(home, _name_for("skip", task.id), skip_report(task), task.delivery)
 
 
 def output_for(task: tasks.Task, started: datetime) -> str | None:

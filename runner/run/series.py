@@ -141,7 +141,7 @@ def _run_one_locked(
     if outcome.ok:
         claims.write_claim(home, task.id, "completed")
     if outcome.task is not None:
-        _decide_notification(home, settings, occurrence, outcome, outcome.told, pending)
+        _decide_notification(home, settings, occurrence, outcome, pending)
     emit(
         Finished(
             **_about(occurrence),
@@ -179,18 +179,16 @@ def _decide_notification(
     settings: Settings,
     occurrence: Occurrence,
     outcome: RunOutcome,
-    final: bool,
     pending: list[Queued],
 ) -> None:
     assert outcome.task is not None
     forget_waiting_failure(home, outcome.task.id)  # this try is the news now
-    if not final:  # told later only if its retry never comes (the machine slept)
+    if not outcome.told:  # told later only if its retry never comes (the machine slept)
         last_chance = occurrence.fire_at + timedelta(seconds=settings.grace)
         queue_waiting_failure(home, outcome.task, outcome.record, last_chance)
         return
-    # A completed run's entry was kept before its final state (executor.Ending).
-    queued = outcome.notice  # kept before the final state (executor.Ending)
-    pending.extend([queued] if queued else [])
+    # A told run's entry was kept before its final state (executor.Ending).
+    pending.extend([outcome.notice] if outcome.notice else [])
 
 
 def _as_problem(occurrence: Occurrence, exc: RunnerError) -> Problem:

@@ -12,6 +12,15 @@ from pathlib import Path
 
 from runner.errors import UsageError
 
+# Never written by a tool or `output:`, nor read by a tool (SPEC "Agent tools"); .git
+# at any depth (a nested repository).
+FORBIDDEN_TOP = (".git", ".runner", "logs")
+# The files that grant: settings (trusted calendars), MCP commands, task files
+# (tools:). Written only under a write grant that names them (tools/paths.py), never
+# by `output:`.
+CONTROL_FILES = ("runner.yaml", ".mcp.json")
+CONTROL_DIRS = ("tasks",)
+
 
 @dataclass(frozen=True)
 class Home:

@@ -17,8 +17,8 @@ from runner import keys
 from runner.clock import local_zone
 from runner.errors import RunnerError
 from runner.fsutil import atomic_write
-from runner.home import Home
-from runner.tasks.delivery import FORBIDDEN_TOP, output_problem
+from runner.home import FORBIDDEN_TOP, Home
+from runner.tasks.delivery import output_problem
 from runner.tasks.files import Task
 from runner.tools.paths import PathGuard, Refused
 

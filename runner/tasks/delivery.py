@@ -12,11 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from runner.home import CONTROL_DIRS, CONTROL_FILES, FORBIDDEN_TOP
+
 PLACEHOLDERS = ("date", "stamp", "series", "task")
 NOTIFY_ON = ("completed", "failed", "skipped")
 DEFAULT_NOTIFY_ON = ("failed",)
-# Where neither the write tool nor `output:` may write (SPEC "Agent tools").
-FORBIDDEN_TOP = (".git", ".runner", "logs")
 
 _FIELD = re.compile(r"\{([^{}]*)\}")
 
@@ -59,7 +59,7 @@ def output_problem(template: str) -> str | None:
         return f"must not write under {parts[0]}/ (.git/, .runner/ and logs/ are the runner's)"
     if any(p.casefold() == ".git" for p in parts):  # a nested repository's too
         return "must not write under a .git/ folder"
-    if parts[0].casefold() == "tasks" or "/".join(parts).casefold() in ("runner.yaml", ".mcp.json"):
+    if parts[0].casefold() in CONTROL_DIRS or "/".join(parts).casefold() in CONTROL_FILES:
         return "must not replace runner.yaml, .mcp.json or a task file (they grant tools)"
     return None
 

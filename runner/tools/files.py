@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from runner.fsutil import atomic_write
+from runner.home import FORBIDDEN_TOP
 from runner.tasks.grants import ToolGrants
 from runner.tools.base import ToolOutput, ToolSpec
-from runner.tools.paths import FORBIDDEN_TOP, PathGuard, Refused, glob_matches, literal_prefix
+from runner.tools.paths import PathGuard, Refused, glob_matches, literal_prefix
 
 DEFAULT_CAP = 100 * 1024  # bytes per result
 MAX_SEARCH_FILE = 5 * 1024 * 1024  # larger files are not searched

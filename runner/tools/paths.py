@@ -21,15 +21,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-# Never readable or writable by a tool, at any depth for .git (a nested repository).
-FORBIDDEN_TOP = (".git", ".runner", "logs")
+from runner.home import CONTROL_DIRS, CONTROL_FILES, FORBIDDEN_TOP
 
-# The files that grant: settings (trusted calendars), MCP commands, task files (tools:).
-# A model writing one could widen its own grants on the next run, so a write there
-# needs a write glob that names the place literally (`tasks/**`, `runner.yaml`);
-# `**` or `*.yaml` never reaches it. Reading them is harmless and stays as granted.
-CONTROL_FILES = ("runner.yaml", ".mcp.json")
-CONTROL_DIRS = ("tasks",)
+# FORBIDDEN_TOP: never readable or writable by a tool. CONTROL_FILES/DIRS: the files
+# that grant; a model writing one could widen its own grants on the next run, so a
+# write there needs a write glob that names the place literally (`tasks/**`,
+# `runner.yaml`); `**` or `*.yaml` never reaches it. Reading them stays as granted.
 
 
 class Refused(Exception):

@@ -21,8 +21,8 @@ from typing import BinaryIO
 from runner.errors import LogCorruptError
 from runner.fsutil import atomic_write_with
 from runner.logs.records import ExecutionRecord, SummaryRecord
-from runner.logs.store import record_line
-from runner.logs.tail import BLOCK, first_line, newest_lines, parse_line
+from runner.logs.store import parse_line, record_line
+from runner.logs.tail import BLOCK, first_line, newest_lines
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,7 @@ from typing import BinaryIO
 from runner.events import notify
 from runner.home import Home
 from runner.logs.records import ExecutionRecord, SummaryRecord
-from runner.logs.store import LogContents, log_path, read_log
-from runner.logs.store import parse_line as parse_line  # fold.py takes it from here
+from runner.logs.store import LogContents, log_path, parse_line, read_log
 
 BLOCK = 1 << 20
 READ_WHOLE = 4 << 20  # below this size the whole file is read (and errors get lines)

@@ -172,7 +172,7 @@ def leftovers(home: Home, now: datetime) -> list[str]:
             continue
         if name.endswith(".json") and _NAME.fullmatch(name[:-5]):
             path = outbox(home) / name
-            if _regular(path) and not _waiting(path, utc_iso(now)) and _due(path, now):
+            if _regular(path) and _ready(path, now):
                 found.append(name[:-5])
             continue
         claimed = _CLAIMED.fullmatch(name)
@@ -280,12 +280,18 @@ def _read(path: Path) -> str:
         return handle.read(MAX_ENTRY + 1).decode("utf-8")
 
 
-def _due(path: Path, now: datetime) -> bool:
-    """Whether a kept entry's next try has come; an unreadable one is due (and dropped
-    by load, saying why). A next try further off than the longest wait means the
-    clock was set back since: due."""
+def _ready(path: Path, now: datetime) -> bool:
+    """Whether a kept entry may be sent now (one read of it):
+    - a failure kept until its retry's last chance (`due`, RFC 3339 UTC strings of one
+      format compare as times) waits until then;
+    - one whose send failed waits for its `next_try`, unless that is further off than
+      the longest wait, which means the clock was set back since.
+    An unreadable entry is ready: load drops it, saying why."""
     try:
-        next_try = json.loads(_read(path)).get("next_try")
+        body = json.loads(_read(path))
+        due, next_try = body.get("due"), body.get("next_try")
+        if isinstance(due, str) and due > utc_iso(now):
+            return False
         if next_try is None:
             return True
         wait = parse_utc_iso(next_try) - now
@@ -299,17 +305,6 @@ def _regular(path: Path) -> bool:
         return stat.S_ISREG(os.lstat(path).st_mode)
     except OSError:
         return False
-
-
-def _waiting(path: Path, now: str) -> bool:
-    """Whether the entry at `path` has a `due` time still ahead (RFC 3339 UTC strings
-    of one format compare as times). A file that cannot be read is not waiting: the
-    sender then drops it."""
-    try:
-        due = json.loads(_read(path)).get("due")
-    except (OSError, ValueError, AttributeError):
-        return False
-    return isinstance(due, str) and due > now
 
 
 _TEXT_OR_NONE = (str, type(None))
